@@ -1,0 +1,324 @@
+"""A site's configuration: one commented TOML file, checked strictly.
+
+A terminal in a town hall is configured by a technician with a text editor,
+often far from the developers, so a mistake must be found at load time and
+named precisely: the file, the line, the key, and for a misspelt key the
+closest valid one. The result is immutable: nothing at run time can widen the
+allowlist a terminal was started with.
+
+Where the file comes from: ``--config``, else ``$KIOSK_CONFIG``, else
+``/etc/plus-kiosk/kiosk.toml``, else the bundled Espace Sud file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt,
+                      StrictStr, ValidationError)
+from pydantic_core import PydanticCustomError
+
+from kiosk import tomlpos, weburl
+from kiosk.i18n import LANGUAGES, _
+from kiosk.policy import KioskPolicy
+from kiosk.urlfilter import InvalidFilter, parse_filter
+
+SYSTEM_CONFIG = Path("/etc/plus-kiosk/kiosk.toml")
+BUNDLED_SITE = "espace-sud.toml"
+SHARED_SOURCE = "shared"
+
+
+def bundled_config() -> Path:
+    return Path(str(resources.files("kiosk") / "sites" / BUNDLED_SITE))
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The site file to use, in the documented order."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("KIOSK_CONFIG"):
+        return Path(os.environ["KIOSK_CONFIG"])
+    if SYSTEM_CONFIG.is_file():
+        return SYSTEM_CONFIG
+    return bundled_config()
+
+
+# --- Field checks --------------------------------------------------------------
+
+def _check_rule(text: str) -> str:
+    try:
+        rule = parse_filter(text, allow=True)
+    except InvalidFilter as exc:
+        raise PydanticCustomError("url_rule", "{reason}", {"reason": exc.reason}) from None
+    host = rule.host.lstrip(".")
+    if not host.isascii():
+        try:
+            ascii_host = weburl.ada_url.idna_to_ascii(host)
+        except (ValueError, UnicodeError):
+            ascii_host = ""
+        raise PydanticCustomError("url_rule_idn", "{host}", {"host": host, "ascii": ascii_host})
+    return text
+
+
+def _check_start_url(text: str) -> str:
+    parsed = weburl.parse(text)
+    if parsed is None or parsed.scheme not in ("http", "https"):
+        raise PydanticCustomError("start_url", "{url}", {"url": text})
+    return text
+
+
+def _check_path(text: str) -> str:
+    if not text.startswith("/"):
+        raise PydanticCustomError("absolute_path", "{path}", {"path": text})
+    return text
+
+
+Rule = Annotated[StrictStr, AfterValidator(_check_rule)]
+StartURL = Annotated[StrictStr, AfterValidator(_check_start_url)]
+AbsolutePath = Annotated[StrictStr, AfterValidator(_check_path)]
+Language = Literal["fr", "gcf", "en"]
+Text = Annotated[StrictStr, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(_Section):
+    name: Text
+    commune: Text
+    kind: Literal["municipal", "bus"]
+    default_language: Language = "fr"
+    languages: tuple[Language, ...] = Field(default=LANGUAGES, min_length=1)
+
+
+class Session(_Section):
+    idle_warning_seconds: StrictInt = Field(default=120, ge=10, le=3600)
+    idle_countdown_seconds: StrictInt = Field(default=30, ge=5, le=300)
+    print_quota_pages: StrictInt = Field(default=20, ge=0, le=500)
+
+
+class Daemon(_Section):
+    socket: AbsolutePath = "/run/plus-kiosk/daemon.sock"
+    data_dir: AbsolutePath = "/var/lib/plus-kiosk"
+
+
+class Filter(_Section):
+    allow: tuple[Rule, ...] = ()
+    block: tuple[Rule, ...] = ()
+
+
+class Names(_Section):
+    fr: Text
+    gcf: Text
+    en: Text
+
+
+class Portal(_Section):
+    id: Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=32)]
+    name: Names
+    start_url: StartURL
+    allow: tuple[Rule, ...] = Field(min_length=1)
+
+
+class SiteConfig(_Section):
+    """A validated site file. ``source`` is where it was read from."""
+
+    site: Site
+    session: Session = Session()
+    daemon: Daemon = Daemon()
+    filter: Filter = Filter()
+    portal: tuple[Portal, ...] = Field(min_length=1)
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        """The file this configuration was read from."""
+        return self._source
+
+    def portal_by_id(self, portal_id: str) -> Portal | None:
+        return next((p for p in self.portal if p.id == portal_id), None)
+
+    def rule_sources(self) -> dict[str, str]:
+        """"allow <rule>" / "block <rule>" → where the rule is written."""
+        sources: dict[str, str] = {}
+        for rule in self.filter.block:
+            sources.setdefault("block " + rule, SHARED_SOURCE)
+        for rule in self.filter.allow:
+            sources.setdefault("allow " + rule, SHARED_SOURCE)
+        for portal in self.portal:
+            for rule in portal.allow:
+                sources.setdefault("allow " + rule, f"portal {portal.id}")
+        return sources
+
+    def allow_rules(self) -> list[str]:
+        rules = list(self.filter.allow)
+        for portal in self.portal:
+            rules.extend(portal.allow)
+        return list(dict.fromkeys(rules))
+
+    def policy(self) -> KioskPolicy:
+        return KioskPolicy(self.allow_rules(), self.filter.block, self.rule_sources())
+
+
+# --- Errors ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Everything wrong with a site file, each problem with its line."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``path`` (for "did you mean")."""
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0] \
+            if getattr(annotation, "__origin__", None) is tuple else annotation
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _message(error: dict[str, Any], valid: list[str]) -> str:
+    kind, ctx, key = error["type"], error.get("ctx", {}), error["loc"][-1] if error["loc"] else ""
+    if kind == "extra_forbidden":
+        text = _("unknown key")
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+        if close:
+            text += " — " + _("did you mean '{key}'?").format(key=close[0])
+        elif valid:
+            text += " — " + _("valid keys: {keys}").format(keys=", ".join(valid))
+        return text
+    if kind == "missing":
+        return _("this key is required")
+    if kind in ("string_type", "str_type"):
+        return _("must be text in quotes, not {value!r}").format(value=error.get("input"))
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return _("must be a whole number, not {value!r}").format(value=error.get("input"))
+    if kind == "literal_error":
+        return _("must be one of {expected}, not {value!r}").format(
+            expected=ctx.get("expected"), value=error.get("input"))
+    if kind in ("greater_than_equal", "greater_than"):
+        return _("must be at least {limit}").format(limit=ctx.get("ge", ctx.get("gt")))
+    if kind in ("less_than_equal", "less_than"):
+        return _("must be at most {limit}").format(limit=ctx.get("le", ctx.get("lt")))
+    if kind in ("too_short", "string_too_short"):
+        return _("must not be empty")
+    if kind == "string_too_long":
+        return _("is too long (at most {limit} characters)").format(limit=ctx.get("max_length"))
+    if kind in ("tuple_type", "list_type"):
+        return _("must be a list in brackets: [ ... ]")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return _("must be a table of keys")
+    if kind == "string_pattern_mismatch":
+        return _("must be lowercase letters, digits and dashes, starting with a letter")
+    if kind == "url_rule":
+        return _("invalid URL rule: {reason}").format(reason=ctx.get("reason"))
+    if kind == "url_rule_idn":
+        return _("write the host '{host}' in ASCII ('{ascii}'), as Chrome rules require").format(
+            host=ctx.get("host"), ascii=ctx.get("ascii"))
+    if kind == "start_url":
+        return _("must be a full http:// or https:// address, not {value!r}").format(
+            value=ctx.get("url"))
+    if kind == "absolute_path":
+        return _("must be an absolute path starting with '/', not {value!r}").format(
+            value=ctx.get("path"))
+    return error.get("msg", kind)
+
+
+def _cross_checks(config: SiteConfig) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    if config.site.default_language not in config.site.languages:
+        problems.append((("site", "default_language"),
+                         _("'{lang}' is not among the offered languages").format(
+                             lang=config.site.default_language)))
+    seen: dict[str, int] = {}
+    for index, portal in enumerate(config.portal):
+        if portal.id in seen:
+            problems.append((("portal", index, "id"),
+                             _("the portal id '{id}' is used twice").format(id=portal.id)))
+        seen.setdefault(portal.id, index)
+    policy = config.policy()
+    for index, portal in enumerate(config.portal):
+        verdict = policy.decide(portal.start_url)
+        if not verdict.allowed:
+            problems.append((("portal", index, "start_url"),
+                             _("the start page is not allowed by the rules ({rule})").format(
+                                 rule=verdict.rule)))
+    return problems
+
+
+def load_text(text: str, filename: str = "<site>") -> SiteConfig:
+    """Validate a site file's text; raise ConfigError naming every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([ConfigProblem(filename, int(match.group(1)) if match else None, "",
+                                         _("TOML syntax error: {detail}").format(detail=exc))]) \
+            from None
+    lines = tomlpos.key_lines(text)
+    try:
+        config = SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            path = tuple(error["loc"])
+            valid = _valid_keys(SiteConfig, path[:-1])
+            problems.append(ConfigProblem(filename, tomlpos.line_of(lines, path), _dotted(path),
+                                          _message(error, valid)))
+        raise ConfigError(problems) from None
+    problems = [ConfigProblem(filename, tomlpos.line_of(lines, path), _dotted(path), message)
+                for path, message in _cross_checks(config)]
+    if problems:
+        raise ConfigError(problems)
+    config._source = filename
+    return config
+
+
+def load(path: str | os.PathLike[str] | None = None) -> SiteConfig:
+    """Find (see module doc), read and validate the site configuration."""
+    found = find_config(path)
+    try:
+        text = found.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(str(found), None, "",
+                                         _("cannot read the site file: {error}").format(
+                                             error=exc.strerror if isinstance(exc, OSError)
+                                             else exc))]) from None
+    return load_text(text, str(found))

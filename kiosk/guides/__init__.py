@@ -1,0 +1,1 @@
+"""Step-by-step guides shown beside the portals (issue #6): not built yet."""

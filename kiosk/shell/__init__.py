@@ -1,0 +1,1 @@
+"""The resident-facing Kivy shell (issue #5): not built yet."""

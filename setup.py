@@ -1,0 +1,28 @@
+"""PLUS kiosk — public-service kiosk software (Espace Sud, Martinique)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="plus-kiosk",
+    version="0.1.0",
+    description="Kiosk for public wifi terminals and the PLUS public-service bus",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["kiosk", "kiosk.*"]),
+    package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"]},
+    install_requires=[
+        "ada-url>=1.15",
+        "babel>=2.12",
+        "pydantic>=2.5",
+    ],
+    extras_require={
+        "test": ["pytest>=7.4", "hypothesis>=6.90"],
+    },
+    entry_points={
+        "console_scripts": [
+            "kioskctl = kiosk.kioskctl:main",
+        ],
+    },
+)
