@@ -335,6 +335,12 @@ class FilterRule:
         return _canonical_host(self.host) if not self.match_subdomains else (
             self.host if self.host.endswith(".") else self.host + ".")
 
+    def matches_host(self, canonical_host: str) -> bool:
+        """Does the URL host (in ``.host.`` form) fall under this filter's host?"""
+        if self.match_subdomains:
+            return canonical_host.endswith(self.host_key)
+        return canonical_host == self.host_key
+
     def matches(self, url: weburl.WebURL, search_query: str) -> bool:
         """Everything but the host, which the index has already checked."""
         if self.scheme and self.scheme != url.scheme:
@@ -461,9 +467,23 @@ class URLFilter:
         return self.decide_parsed(parsed)
 
     def decide_parsed(self, url: weburl.WebURL) -> Decision:
+        return self._pick(url, self._candidates(url.host))
+
+    def decide_by_scan(self, url: str) -> Decision:
+        """The same decision found by testing every rule in turn.
+
+        The reference the index is tested and benchmarked against.
+        """
+        parsed = weburl.parse(url)
+        if parsed is None:
+            return Decision(str(url), "blocked", None, "unparseable URL")
+        canonical = _canonical_host(parsed.host)
+        return self._pick(parsed, (rule for rule in self.rules if rule.matches_host(canonical)))
+
+    def _pick(self, url: weburl.WebURL, candidates: Iterable[FilterRule]) -> Decision:
         search_query = _search_query(url.query)
         best: FilterRule | None = None
-        for rule in self._candidates(url.host):
+        for rule in candidates:
             if not rule.matches(url, search_query):
                 continue
             if best is None or (rule.precedence, -rule.order) > (best.precedence, -best.order):
