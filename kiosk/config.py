@@ -296,9 +296,12 @@ def load_text(text: str, filename: str = "<site>") -> SiteConfig:
     try:
         config = SiteConfig.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
+        paths = [tuple(error["loc"]) for error in errors]
         problems = []
-        for error in exc.errors():
-            path = tuple(error["loc"])
+        for error, path in zip(errors, paths):
+            if any(len(other) > len(path) and other[:len(path)] == path for other in paths):
+                continue  # e.g. "list too short" because its only item was refused
             valid = _valid_keys(SiteConfig, path[:-1])
             problems.append(ConfigProblem(filename, tomlpos.line_of(lines, path), _dotted(path),
                                           _message(error, valid)))

@@ -34,6 +34,7 @@ from typing import Iterable, Literal
 import ada_url
 
 from kiosk import weburl
+from kiosk.i18n import _
 
 __all__ = ["FilterRule", "InvalidFilter", "Decision", "URLFilter", "parse_filter"]
 
@@ -217,14 +218,14 @@ def _file_filter_path(text: str) -> str:
     try:
         parsed = ada_url.URL(text)
     except ValueError as exc:
-        raise InvalidFilter(text, "not a valid file: URL") from exc
+        raise InvalidFilter(text, _("not a valid file: address")) from exc
     if parsed.protocol != "file:":
-        raise InvalidFilter(text, "not a valid file: URL")
+        raise InvalidFilter(text, _("not a valid file: address"))
     if parsed.hostname not in ("", "localhost"):
-        raise InvalidFilter(text, "file: URLs with a host are not local files")
+        raise InvalidFilter(text, _("a file: address with a host is not a local file"))
     path = parsed.pathname
     if not path or re.search("%2[fF]", path):
-        raise InvalidFilter(text, "not a usable file path")
+        raise InvalidFilter(text, _("not a usable file path"))
     from urllib.parse import unquote
     path = unquote(path, errors="surrogateescape")
     while "//" in path:
@@ -358,7 +359,7 @@ class FilterRule:
 def parse_filter(text: str, allow: bool = False, order: int = 0) -> FilterRule:
     """Cut a filter into components; raise InvalidFilter where Chrome refuses it."""
     if not isinstance(text, str):
-        raise InvalidFilter(repr(text), "a filter must be a string")
+        raise InvalidFilter(repr(text), _("a rule must be text"))
     scheme, segmented, parts = _segment(text)
     lowered = _lower_ascii(text)
     make = lambda **kw: FilterRule(text=text, allow=allow, order=order, **kw)  # noqa: E731
@@ -374,8 +375,9 @@ def parse_filter(text: str, allow: bool = False, order: int = 0) -> FilterRule:
         return make(scheme="data", path=content)
     if not scheme or parts.host is None or parts.host[0] == parts.host[1]:
         if scheme and scheme not in _STANDARD_SCHEMES and scheme not in ("about", "chrome"):
-            raise InvalidFilter(text, f"the scheme {scheme!r} only supports {scheme}:*")
-        raise InvalidFilter(text, "the host is missing")
+            raise InvalidFilter(text, _("the scheme {scheme} only supports {scheme}:*").format(
+                scheme=scheme))
+        raise InvalidFilter(text, _("the host is missing"))
     raw_host = segmented[parts.host[0]:parts.host[1]]
     host = _lower_ascii(raw_host)
     if host == "*":
@@ -390,10 +392,10 @@ def parse_filter(text: str, allow: bool = False, order: int = 0) -> FilterRule:
     if parts.port is not None and parts.port[0] < parts.port[1]:
         port_text = segmented[parts.port[0]:parts.port[1]]
         if not _PORT_RE.match(port_text) or not port_text.isascii():
-            raise InvalidFilter(text, f"the port {port_text!r} is not a number")
+            raise InvalidFilter(text, _("the port {port} is not a number").format(port=port_text))
         port = int(port_text)
         if not 0 < port <= 65535:
-            raise InvalidFilter(text, f"the port {port} is outside 1-65535")
+            raise InvalidFilter(text, _("the port {port} is outside 1-65535").format(port=port))
     path = segmented[parts.path[0]:parts.path[1]] if parts.path else ""
     query = segmented[parts.query[0]:parts.query[1]] if parts.query else ""
     return make(scheme=scheme if parts.scheme else "", host=host, match_subdomains=subdomains,

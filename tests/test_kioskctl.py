@@ -1,0 +1,99 @@
+"""kioskctl as technicians and scripts use it: output and exit statuses."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk import kioskctl
+
+KIOSKCTL = Path(sys.executable).parent / "kioskctl"
+SITE = Path(__file__).resolve().parent.parent / "kiosk" / "sites" / "espace-sud.toml"
+
+
+def run(*args, lang="en", env=None):
+    """The installed console script, as a shell would run it."""
+    environment = {**os.environ, "LANGUAGE": lang, **(env or {})}
+    if env is None:
+        environment.pop("KIOSK_CONFIG", None)
+    return subprocess.run([str(KIOSKCTL), *args], capture_output=True, text=True,
+                          env=environment, timeout=60)
+
+
+def test_check_url_allowed_exits_0_and_names_rule_and_portal():
+    result = run("check-url", "https://cfspart.impots.gouv.fr/LoginMDP", "--config", str(SITE))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ALLOWED  https://cfspart.impots.gouv.fr/LoginMDP")
+    assert "allow impots.gouv.fr (portal impots)" in result.stdout
+
+
+@pytest.mark.parametrize("url, rule", [
+    ("http://impots.gouv.fr@evil.example/", "block *"),
+    ("file:///etc/passwd", "scheme:file"),
+    ("javascript:alert(1)", "scheme:javascript"),
+    ("http://0x7f.0.0.1/", "block *"),
+    ("not a url at all", "unparseable"),
+])
+def test_check_url_blocked_exits_1(url, rule):
+    result = run("check-url", url, "--config", str(SITE))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("BLOCKED") and f"rule: {rule}" in result.stdout
+
+
+def test_check_url_json_and_subresource():
+    result = run("check-url", "data:image/png;base64,AAAA", "--subresource", "--json",
+                 "--config", str(SITE))
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["rule"] == "data:subresource"
+
+
+def test_usage_and_configuration_errors_exit_2(tmp_path):
+    assert run("check-url").returncode == 2
+    assert run("no-such-command").returncode == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SITE.read_text().replace("print_quota_pages", "print_quota"))
+    result = run("check-url", "https://www.caf.fr/", "--config", str(bad))
+    assert result.returncode == 2
+    line = next(n for n, text in enumerate(SITE.read_text().splitlines(), 1)
+                if text.startswith("print_quota_pages"))
+    assert f"{bad}:{line}: session.print_quota: unknown key" in result.stderr
+    assert "print_quota_pages" in result.stderr
+    result = run("check-config", str(bad))
+    assert result.returncode == 2 and "print_quota_pages" in result.stderr
+    assert run("check-config", str(tmp_path / "missing.toml")).returncode == 2
+
+
+def test_check_config_prints_effective_rules_with_their_source():
+    result = run("check-config", str(SITE))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:3] == ["block", "*", "kiosk"] for line in lines)
+    assert any(line.split() == ["allow", "franceconnect.gouv.fr", "shared"] for line in lines)
+    assert any(line.split() == ["allow", "ants.gouv.fr", "portal", "ants"] for line in lines)
+    assert "8 portals: the site file is valid." in result.stdout
+
+
+def test_config_found_through_environment(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(SITE.read_text().replace('allow = ["smeaux.fr"]',
+                                             'allow = ["smeaux.fr", "espacesud.fr"]'))
+    result = run("check-url", "https://www.espacesud.fr/", env={"KIOSK_CONFIG": str(site)})
+    assert result.returncode == 0 and "(portal sme)" in result.stdout
+
+
+def test_messages_follow_the_language():
+    result = run("check-url", "https://evil.example/", "--config", str(SITE), lang="fr")
+    assert result.stdout.startswith("BLOQUÉ") and "n'est pas accessible" in result.stdout
+    result = run("--lang", "gcf", "check-url", "https://evil.example/", "--config", str(SITE))
+    assert result.stdout.startswith("BLOKÉ")
+
+
+def test_in_process_main_returns_statuses(capsys):
+    assert kioskctl.main(["--lang", "en", "check-url", "https://www.caf.fr/",
+                          "--config", str(SITE)]) == 0
+    assert kioskctl.main(["--lang", "en", "check-url", "https://x.org/",
+                          "--config", str(SITE)]) == 1
+    assert "BLOCKED" in capsys.readouterr().out
