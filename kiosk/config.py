@@ -32,7 +32,6 @@ from kiosk.urlfilter import InvalidFilter, parse_filter
 
 SYSTEM_CONFIG = Path("/etc/plus-kiosk/kiosk.toml")
 BUNDLED_SITE = "espace-sud.toml"
-SHARED_SOURCE = "shared"
 
 
 def bundled_config() -> Path:
@@ -149,13 +148,14 @@ class SiteConfig(_Section):
     def rule_sources(self) -> dict[str, str]:
         """"allow <rule>" / "block <rule>" → where the rule is written."""
         sources: dict[str, str] = {}
+        shared = _("shared rules")
         for rule in self.filter.block:
-            sources.setdefault("block " + rule, SHARED_SOURCE)
+            sources.setdefault("block " + rule, shared)
         for rule in self.filter.allow:
-            sources.setdefault("allow " + rule, SHARED_SOURCE)
+            sources.setdefault("allow " + rule, shared)
         for portal in self.portal:
             for rule in portal.allow:
-                sources.setdefault("allow " + rule, f"portal {portal.id}")
+                sources.setdefault("allow " + rule, _("portal {id}").format(id=portal.id))
         return sources
 
     def allow_rules(self) -> list[str]:

@@ -45,11 +45,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                  "about:blank, and every scheme other than http(s) and ws(s).") + "\n")
     policy = config.policy()
     width = max(len(rule.text) for rule in policy.filter.rules)
+    kind_width = max(len(_("allow")), len(_("block"))) + 2
     for rule in sorted(policy.filter.rules, key=lambda r: (r.allow, r.order)):
-        label = rule.describe()
-        source = policy.sources.get(label, _("kiosk policy"))
+        source = policy.sources.get(rule.describe(), _("kiosk policy"))
         kind = _("allow") if rule.allow else _("block")
-        out(f"  {kind:<8}{rule.text:<{width}}  {source}\n")
+        out(f"  {kind:<{kind_width}}{rule.text:<{width}}  {source}\n")
     out("\n" + _("Portals:") + "\n")
     for portal in config.portal:
         names = " / ".join(getattr(portal.name, lang) for lang in site.languages)
@@ -68,6 +68,8 @@ def cmd_check_url(args: argparse.Namespace) -> int:
     else:
         word = _("ALLOWED") if verdict.allowed else _("BLOCKED")
         print(f"{word}  {verdict.url}")
+        if verdict.url != args.url.strip():
+            print("  " + _("(written as {url})").format(url=args.url))
         source = f" ({verdict.source})" if verdict.source else ""
         print("  " + _("rule: {rule}").format(rule=verdict.rule) + source)
         print("  " + verdict.reason)

@@ -65,7 +65,7 @@ def test_bundled_espace_sud_file_is_valid_and_complete():
                 "https://impots.gouv.fr.evil.example/"]:
         assert not policy.decide(url).allowed, url
     assert policy.decide("https://www.caf.fr/").source == "portal caf"
-    assert policy.decide("https://app.franceconnect.gouv.fr/").source == "shared"
+    assert policy.decide("https://app.franceconnect.gouv.fr/").source == "shared rules"
 
 
 def test_minimal_file_gets_defaults():

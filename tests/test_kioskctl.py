@@ -71,7 +71,7 @@ def test_check_config_prints_effective_rules_with_their_source():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.split()[:3] == ["block", "*", "kiosk"] for line in lines)
-    assert any(line.split() == ["allow", "franceconnect.gouv.fr", "shared"] for line in lines)
+    assert any(line.split() == ["allow", "franceconnect.gouv.fr", "shared", "rules"] for line in lines)
     assert any(line.split() == ["allow", "ants.gouv.fr", "portal", "ants"] for line in lines)
     assert "8 portals: the site file is valid." in result.stdout
 
