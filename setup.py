@@ -16,13 +16,22 @@ setup(
         "ada-url>=1.15",
         "babel>=2.12",
         "pydantic>=2.5",
+        "flask>=3.0",
+        "waitress>=3.0",
+        "pycups>=2.0",
+        "pyudev>=0.24",
+        "qrcode>=7.4",
+        "pillow>=10.0",
+        "pypdf>=4.0",
+        "img2pdf>=0.5",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "hypothesis>=6.90"],
+        "test": ["pytest>=7.4", "hypothesis>=6.90", "schemathesis>=3.30,<5", "reportlab>=4.0"],
     },
     entry_points={
         "console_scripts": [
             "kioskctl = kiosk.kioskctl:main",
+            "kiosk-daemon = kiosk.daemon.server:main",
         ],
     },
 )

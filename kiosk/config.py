@@ -106,7 +106,33 @@ class Session(_Section):
 
 class Daemon(_Section):
     socket: AbsolutePath = "/run/plus-kiosk/daemon.sock"
+    socket_group: StrictStr = ""
     data_dir: AbsolutePath = "/var/lib/plus-kiosk"
+    agent_token_file: AbsolutePath = "/etc/plus-kiosk/agent-token"
+    x_display: StrictStr = ":0"
+
+
+class Printing(_Section):
+    queue: Annotated[StrictStr, Field(min_length=1)] = "plus"
+
+
+class Scanning(_Section):
+    device: StrictStr = ""
+
+
+class Sharing(_Section):
+    listen: Annotated[StrictStr, Field(min_length=1)] = "0.0.0.0"
+    port: StrictInt = Field(default=8470, ge=0, le=65535)
+    public_url: StrictStr = ""
+    lifetime_seconds: StrictInt = Field(default=600, ge=10, le=3600)
+
+
+class Devices(_Section):
+    usb_storage: Literal["refuse", "allow"] = "refuse"
+
+
+class Browser(_Section):
+    command: tuple[StrictStr, ...] = ()
 
 
 class Filter(_Section):
@@ -133,6 +159,11 @@ class SiteConfig(_Section):
     site: Site
     session: Session = Session()
     daemon: Daemon = Daemon()
+    printing: Printing = Printing()
+    scanning: Scanning = Scanning()
+    sharing: Sharing = Sharing()
+    devices: Devices = Devices()
+    browser: Browser = Browser()
     filter: Filter = Filter()
     portal: tuple[Portal, ...] = Field(min_length=1)
     _source: str = PrivateAttr(default="")

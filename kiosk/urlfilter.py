@@ -186,13 +186,10 @@ def _segment(text: str) -> tuple[str, str, _Parts]:
         return scheme, text, parts
     if scheme == "filesystem":
         return scheme, text, parts  # its host belongs to the inner URL
+    # Without a scheme, Chromium parses as if "http://" stood before the
+    # first non-blank character, then drops that scheme again.
     begin, end = _trim_url(text)
-    if found is not None:
-        _parse_standard(text, begin, end, parts, has_scheme=True)
-        return scheme, text, parts
-    # No scheme: parse as if "http://" were written before the first
-    # non-blank character (Chromium does exactly this, then drops the scheme).
-    _parse_standard(text, begin, end, parts, has_scheme=False)
+    _parse_standard(text, begin, end, parts, has_scheme=found is not None)
     return scheme, text, parts
 
 

@@ -1,1 +1,1 @@
-"""Printing through CUPS for the daemon (issue #4): not built yet."""
+"""Printing for residents: what a document is, and the CUPS queue it goes to."""

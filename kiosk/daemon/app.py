@@ -1,0 +1,329 @@
+"""The daemon's JSON API under /api/v1 (documented at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
+
+from kiosk.daemon import errors, openapi
+from kiosk.daemon.errors import ApiError, tr
+from kiosk.daemon.runtime import Runtime
+from kiosk.printing.documents import UnprintableDocument, inspect
+from kiosk.scanning import ScanError
+from kiosk.session import SessionError
+from kiosk.sharing import qr_png_base64
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_COPIES = 10
+SESSION_ERRORS = {
+    "session_active": (409, "A session is already running."),
+    "leftovers": (409, "The previous session was not wiped completely. "
+                       "Please ask an agent for help."),
+    "no_session": (409, "No session is running. Touch the screen to start."),
+}
+DOCUMENT_ERRORS = {
+    "corrupt": "This document is damaged: it cannot be printed.",
+    "unsupported": "Only PDF documents and PNG or JPEG pictures can be printed.",
+    "encrypted": "This document is protected by a password: it cannot be printed.",
+    "empty": "This document is empty: there is nothing to print.",
+}
+SCAN_ERRORS = {
+    "no_scanner": (503, "No scanner is connected. Please ask an agent for help."),
+    "no_document": (409, "There is no sheet in the document feeder."),
+    "unknown_scan": (404, "This scan does not exist."),
+    "failed": (503, "The scan did not work. Please try again or ask an agent for help."),
+}
+PRINTER_MESSAGES = {
+    None: "The printer is ready.",
+    "out_of_paper": "The printer is out of paper. An agent will add some.",
+    "paper_jam": "Paper is stuck in the printer. Please ask an agent for help.",
+    "out_of_ink": "The printer is out of ink. Please ask an agent for help.",
+    "door_open": "A door of the printer is open.",
+    "offline": "The printer does not answer. Check that it is switched on.",
+    "paused": "The printer is paused. Please ask an agent for help.",
+    "missing": "No printer is installed on this kiosk.",
+    "cups_down": "The printing service is not running. Please ask an agent for help.",
+}
+
+
+def runtime() -> Runtime:
+    return current_app.config["KIOSK_RUNTIME"]
+
+
+def _session_error(error: SessionError) -> ApiError:
+    status, message = SESSION_ERRORS.get(error.code, (409, error.message))
+    return ApiError(status, error.code, tr(message))
+
+
+def _json_body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", tr("The request must be a JSON object."))
+    return body
+
+
+def _current_session():
+    try:
+        return runtime().sessions.require_session()
+    except SessionError as error:
+        raise _session_error(error) from None
+
+
+# -- health and status ------------------------------------------------------------
+
+@api.get("/health")
+def health() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@api.get("/status")
+def status() -> Response:
+    rt = runtime()
+    sessions = rt.sessions
+    session = sessions.session
+    printer = rt.printer_status
+    printer_info: dict[str, object] = {"queue": rt.config.printing.queue, "state": "unknown"}
+    if printer is not None:
+        printer_info = {"queue": printer.queue, "state": printer.state,
+                        "problem": printer.problem, "reasons": printer.reasons,
+                        "message": tr(PRINTER_MESSAGES.get(printer.problem,
+                                                           PRINTER_MESSAGES["paused"]))}
+    return jsonify({
+        "state": sessions.state,
+        "session": session.as_dict() if session else None,
+        "countdown": sessions.countdown_left(),
+        "leftovers": list(sessions.leftovers),
+        "printer": printer_info,
+        "scanner": rt.scanner_status,
+        "devices": rt.devices.snapshot(),
+        "device_events": rt.devices.recent_events(),
+    })
+
+
+# -- session lifecycle ------------------------------------------------------------
+
+@api.post("/session/start")
+def session_start() -> tuple[Response, int]:
+    try:
+        session = runtime().sessions.start()
+    except SessionError as error:
+        raise _session_error(error) from None
+    return jsonify({"session": session.as_dict()}), 201
+
+
+@api.post("/session/activity")
+def session_activity() -> Response:
+    try:
+        state = runtime().sessions.activity()
+    except SessionError as error:
+        raise _session_error(error) from None
+    return jsonify({"state": state})
+
+
+@api.post("/session/end")
+def session_end() -> Response:
+    reason = _json_body().get("reason", "user")
+    if reason not in ("user", "idle", "agent"):
+        raise ApiError(400, "bad_reason", tr("The reason must be user, idle or agent."))
+    report = runtime().sessions.end(reason)
+    return jsonify(report.as_dict())
+
+
+# -- browser ---------------------------------------------------------------------
+
+@api.post("/browser")
+def browser_open() -> tuple[Response, int]:
+    """Open a portal page in the session's browser (the only browser there is)."""
+    rt = runtime()
+    session = _current_session()
+    url = _json_body().get("url")
+    if not isinstance(url, str):
+        raise ApiError(400, "bad_url", tr("An address is required."))
+    verdict = rt.policy.decide(url)
+    if not verdict.allowed:
+        raise ApiError(403, "url_refused", tr("This site is not reachable from this kiosk."),
+                       rule=verdict.rule)
+    command = list(rt.config.browser.command)
+    if not command:
+        raise ApiError(409, "no_browser", tr("No browser is configured on this kiosk."))
+    for pid in rt.processes.pids():
+        rt.processes.stop(pid)
+    env = {**os.environ,
+           "KIOSK_DOWNLOADS_DIR": str(session.dir("downloads")),
+           "KIOSK_SCANS_DIR": str(session.dir("scans")),
+           "KIOSK_BROWSER_DIR": str(session.dir("browser"))}
+    try:
+        pid = rt.processes.spawn([*command, "--url", verdict.url], env=env)
+    except OSError:
+        raise ApiError(503, "browser_failed", tr("The browser could not be started.")) from None
+    return jsonify({"pid": pid, "url": verdict.url}), 201
+
+
+# -- printing --------------------------------------------------------------------
+
+def _copies() -> int:
+    raw = request.form.get("copies", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COPIES:
+        raise ApiError(400, "bad_copies",
+                       tr("The number of copies must be between 1 and {max}.").format(
+                           max=MAX_COPIES))
+    return int(raw)
+
+
+@api.post("/print")
+def print_document() -> tuple[Response, int]:
+    rt = runtime()
+    session = _current_session()
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(400, "no_file", tr("No document was sent."))
+    copies = _copies()
+    target = session.dir("prints") / secrets.token_hex(8)
+    upload.save(target)
+    try:
+        document = inspect(target)
+    except UnprintableDocument as error:
+        target.unlink(missing_ok=True)
+        raise ApiError(422, f"document_{error.code}", tr(DOCUMENT_ERRORS[error.code])) from None
+    pages = document.pages * copies
+    left = session.page_quota - session.pages_printed
+    if pages > left:
+        target.unlink(missing_ok=True)
+        raise ApiError(403, "print_quota_exceeded",
+                       tr("This would print {pages} pages, but only {left} of your {quota} pages "
+                          "remain for this visit.").format(pages=pages, left=max(0, left),
+                                                           quota=session.page_quota),
+                       pages=pages, pages_left=max(0, left))
+    try:
+        job = rt.printer.submit(target, f"kiosk-{session.id[:6]}", copies)
+    except Exception:
+        log.exception("print submission failed")
+        raise ApiError(503, "printer_unavailable",
+                       tr("The printer is not available right now. Please ask an agent for help.")
+                       ) from None
+    session.pages_printed += pages
+    session.jobs.append(job)
+    rt.printer_status = rt.printer.status()
+    return jsonify({"job": {"id": job, "pages": pages, "state": rt.printer.job_state(job)}}), 201
+
+
+@api.get("/print/<int:job_id>")
+def print_job(job_id: int) -> Response:
+    session = _current_session()
+    if job_id not in session.jobs:
+        raise ApiError(404, "unknown_job", tr("This print job does not exist."))
+    return jsonify({"job": {"id": job_id, "state": runtime().printer.job_state(job_id)}})
+
+
+# -- scanning and sharing ------------------------------------------------------
+
+@api.post("/scan")
+def scan() -> tuple[Response, int]:
+    rt = runtime()
+    session = _current_session()
+    body = _json_body()
+    resolution = body.get("resolution", 150)
+    mode = body.get("mode", "color")
+    source = body.get("source", "flatbed")
+    append_to = body.get("append_to")
+    if resolution not in (150, 300) or isinstance(resolution, bool) \
+            or mode not in ("color", "gray") or source not in ("flatbed", "adf") \
+            or not (append_to is None or (isinstance(append_to, str) and append_to.isalnum())):
+        raise ApiError(400, "bad_scan_request",
+                       tr("Choose a resolution of 150 or 300, and color or gray."))
+    try:
+        result = rt.scanner.scan(session.dir("scans"), resolution=resolution, mode=mode,
+                                 source=source, append_to=append_to)
+    except ScanError as error:
+        status_code, message = SCAN_ERRORS.get(error.code, SCAN_ERRORS["failed"])
+        log.warning("scan failed: %s", error)
+        raise ApiError(status_code, f"scan_{error.code}", tr(message)) from None
+    return jsonify({"scan": result.as_dict()}), 201
+
+
+def _scan_path(scan_id: str) -> Path:
+    session = _current_session()
+    path = session.dir("scans") / f"{scan_id}.pdf"
+    if not scan_id.isalnum() or not path.is_file():
+        raise ApiError(404, "unknown_scan", tr("This scan does not exist."))
+    return path
+
+
+@api.get("/scan/<scan_id>.pdf")
+def scan_pdf(scan_id: str) -> Response:
+    response = send_file(_scan_path(scan_id), mimetype="application/pdf",
+                         download_name="scan.pdf", max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.post("/share")
+def share() -> tuple[Response, int]:
+    rt = runtime()
+    scan_id = _json_body().get("scan_id")
+    if not isinstance(scan_id, str):
+        raise ApiError(400, "bad_scan_id", tr("Which scan should be shared?"))
+    path = _scan_path(scan_id)
+    if rt.share_server is None:
+        raise ApiError(503, "sharing_off", tr("Sending to a phone is not available here."))
+    link = rt.links.create(path)
+    url = rt.share_server.url_for(link)
+    return jsonify({"url": url, "qr_png": qr_png_base64(url),
+                    "expires_at": _iso(link.expires_at)}), 201
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+# -- agents ------------------------------------------------------------------------
+
+def _agent_token_ok() -> bool:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return False
+    try:
+        expected = Path(runtime().config.daemon.agent_token_file).read_text().strip()
+    except OSError:
+        log.error("agent token file unreadable: %s", runtime().config.daemon.agent_token_file)
+        return False
+    given = header[len("Bearer "):].strip()
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+@api.post("/agent/reset")
+def agent_reset() -> Response:
+    if not _agent_token_ok():
+        log.warning("refused agent reset from a client without a valid token")
+        raise ApiError(401, "unauthorized", tr("A valid agent token is required."))
+    report = runtime().sessions.end("agent")
+    log.warning("agent reset: %s", report.as_dict())
+    return jsonify(report.as_dict())
+
+
+@api.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi.document())
+
+
+def create_app(rt: Runtime) -> Flask:
+    app = Flask("kiosk.daemon")
+    app.config.update(KIOSK_RUNTIME=rt, MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+                      KIOSK_DEFAULT_LANGUAGE=rt.config.site.default_language,
+                      JSON_SORT_KEYS=False)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    errors.install(app)
+    app.register_blueprint(api)
+    return app

@@ -1,0 +1,153 @@
+"""The OpenAPI 3 document of the daemon's API, served at /api/v1/openapi.json.
+
+Written by hand next to the routes it describes; the test suite checks every
+route against it with schemathesis (no 5xx, responses conform).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiosk import __version__
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): _json(_ref("Error"), "Error") for status in statuses}
+
+
+def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = None,
+        **extra: Any) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": responses, **extra}
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+NULLABLE_STRING = {"type": "string", "nullable": True}
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "message"],
+              "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+    "Session": {"type": "object",
+                "required": ["id", "started_at", "pages_printed", "page_quota", "dirs"],
+                "properties": {"id": {"type": "string"}, "started_at": {"type": "string"},
+                               "pages_printed": {"type": "integer"},
+                               "page_quota": {"type": "integer"},
+                               "dirs": {"type": "object",
+                                        "additionalProperties": {"type": "string"}}}},
+    "Status": {"type": "object",
+               "required": ["state", "session", "printer", "scanner", "devices", "leftovers"],
+               "properties": {
+                   "state": {"type": "string", "enum": ["idle", "active", "warning", "wiping"]},
+                   "session": {"allOf": [_ref("Session")], "nullable": True},
+                   "countdown": {"type": "integer", "nullable": True},
+                   "leftovers": {"type": "array", "items": {"type": "string"}},
+                   "printer": {"type": "object"}, "scanner": {"type": "object"},
+                   "devices": {"type": "array", "items": {"type": "object"}},
+                   "device_events": {"type": "array", "items": {"type": "object"}}}},
+    "WipeReport": {"type": "object", "required": ["wiped", "duration_ms", "leftovers"],
+                   "properties": {"wiped": {"type": "boolean"},
+                                  "duration_ms": {"type": "integer"},
+                                  "leftovers": {"type": "array", "items": {"type": "string"}},
+                                  "reason": {"type": "string"}}},
+    "Job": {"type": "object", "required": ["id", "state"],
+            "properties": {"id": {"type": "integer"}, "pages": {"type": "integer"},
+                           "state": {"type": "string",
+                                     "enum": ["pending", "processing", "completed", "aborted"]}}},
+    "Scan": {"type": "object", "required": ["id", "pages"],
+             "properties": {"id": {"type": "string"}, "pages": {"type": "integer"},
+                            "size": {"type": "integer"}, "url": {"type": "string"}}},
+}
+
+
+def _body(schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def document() -> dict[str, Any]:
+    session_body = _json({"type": "object", "required": ["session"],
+                          "properties": {"session": _ref("Session")}}, "The session")
+    paths: dict[str, Any] = {
+        "/api/v1/health": {"get": _op("Is the daemon alive?", {
+            "200": _json({"type": "object", "required": ["status"],
+                          "properties": {"status": {"type": "string", "enum": ["ok"]}}}, "Alive")})},
+        "/api/v1/status": {"get": _op("Session state, printer, scanner and plugged devices", {
+            "200": _json(_ref("Status"), "Current state")})},
+        "/api/v1/session/start": {"post": _op("Start a resident's session", {
+            "201": session_body, **_errors(409)})},
+        "/api/v1/session/activity": {"post": _op("The resident touched something", {
+            "200": _json({"type": "object", "properties": {"state": {"type": "string"}}},
+                         "New state"), **_errors(409)})},
+        "/api/v1/session/end": {"post": _op(
+            "End the session and wipe it", {"200": _json(_ref("WipeReport"), "Wipe report"),
+                                             **_errors(400)},
+            _body({"type": "object", "properties": {
+                "reason": {"type": "string", "enum": ["user", "idle", "agent"]}}}))},
+        "/api/v1/browser": {"post": _op(
+            "Open an allowed page in the session's browser",
+            {"201": _json({"type": "object", "properties": {"pid": {"type": "integer"},
+                                                             "url": {"type": "string"}}},
+                          "Browser started"), **_errors(400, 403, 409, 503)},
+            _body({"type": "object", "required": ["url"],
+                   "properties": {"url": {"type": "string"}}}, required=True))},
+        "/api/v1/print": {"post": _op(
+            "Print a PDF, PNG or JPEG file",
+            {"201": _json({"type": "object", "required": ["job"],
+                           "properties": {"job": _ref("Job")}}, "Job submitted"),
+             **_errors(400, 403, 409, 413, 422, 503)},
+            {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"},
+                               "copies": {"type": "integer", "minimum": 1, "maximum": 10}}}}}})},
+        "/api/v1/print/{job_id}": {"get": _op(
+            "State of a print job of this session",
+            {"200": _json({"type": "object", "required": ["job"],
+                           "properties": {"job": _ref("Job")}}, "Job"), **_errors(404, 409)},
+            parameters=[{"name": "job_id", "in": "path", "required": True,
+                         "schema": {"type": "integer"}}])},
+        "/api/v1/scan": {"post": _op(
+            "Scan into a PDF (flatbed page or whole feeder; append pages to a scan)",
+            {"201": _json({"type": "object", "required": ["scan"],
+                           "properties": {"scan": _ref("Scan")}}, "Scanned"),
+             **_errors(400, 404, 409, 503)},
+            _body({"type": "object", "properties": {
+                "resolution": {"type": "integer", "enum": [150, 300]},
+                "mode": {"type": "string", "enum": ["color", "gray"]},
+                "source": {"type": "string", "enum": ["flatbed", "adf"]},
+                "append_to": {"type": "string", "pattern": "^[a-z0-9]+$"}}}))},
+        "/api/v1/scan/{scan_id}.pdf": {"get": _op(
+            "The scanned PDF",
+            {"200": {"description": "PDF", "content": {"application/pdf": {
+                "schema": {"type": "string", "format": "binary"}}}}, **_errors(404, 409)},
+            parameters=[{"name": "scan_id", "in": "path", "required": True,
+                         "schema": {"type": "string"}}])},
+        "/api/v1/share": {"post": _op(
+            "A one-time link (and its QR code) to get a scan on a phone",
+            {"201": _json({"type": "object", "required": ["url", "qr_png", "expires_at"],
+                           "properties": {"url": {"type": "string"}, "qr_png": {"type": "string"},
+                                          "expires_at": {"type": "string"}}}, "Link"),
+             **_errors(400, 404, 409, 503)},
+            _body({"type": "object", "required": ["scan_id"],
+                   "properties": {"scan_id": {"type": "string"}}}, required=True))},
+        "/api/v1/agent/reset": {"post": _op(
+            "Agent: force the end and wipe of the session",
+            {"200": _json(_ref("WipeReport"), "Wipe report"), **_errors(401)},
+            security=[{"agentToken": []}])},
+        "/api/v1/openapi.json": {"get": _op("This document", {
+            "200": _json({"type": "object"}, "OpenAPI document")})},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "PLUS kiosk daemon", "version": __version__,
+                 "description": "Local API of a PLUS kiosk terminal, on a Unix socket only."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "agentToken": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,102 @@
+"""Everything the daemon runs, built once from the site configuration.
+
+The web routes only translate HTTP into calls on these objects; the objects
+know nothing of HTTP. Slow facts (the printer's and scanner's state) are read
+by a background thread, so ``/status`` answers from memory in microseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk.clipboard import Clipboard
+from kiosk.config import SiteConfig
+from kiosk.devices import DeviceWatcher
+from kiosk.policy import KioskPolicy
+from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
+from kiosk.processes import SessionProcesses
+from kiosk.scanning import Scanner
+from kiosk.session import SessionManager
+from kiosk.sharing import ShareLinks, ShareServer
+
+log = logging.getLogger(__name__)
+
+PRINTER_REFRESH_SECONDS = 5.0
+SCANNER_REFRESH_SECONDS = 60.0  # listing SANE devices probes every backend: slow
+
+
+@dataclass
+class Runtime:
+    config: SiteConfig
+    data_dir: Path
+    policy: KioskPolicy
+    sessions: SessionManager
+    printer: PrintQueue
+    scanner: Scanner
+    links: ShareLinks
+    share_server: ShareServer | None
+    clipboard: Clipboard
+    processes: SessionProcesses
+    devices: DeviceWatcher
+    printer_status: PrinterStatus | None = None
+    scanner_status: dict[str, object] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def build(cls, config: SiteConfig, data_dir: Path, *, share_listener: bool = True) -> "Runtime":
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        printer = PrintQueue(config.printing.queue)
+        links = ShareLinks(config.sharing.lifetime_seconds)
+        clipboard = Clipboard(config.daemon.x_display)
+        processes = SessionProcesses(data_dir / ".state" / "processes.json")
+        # Order matters: stop the browser before deleting what it may still write.
+        sessions = SessionManager(
+            data_dir, page_quota=config.session.print_quota_pages,
+            idle_warning_seconds=config.session.idle_warning_seconds,
+            countdown_seconds=config.session.idle_countdown_seconds,
+            cleaners=[processes, printer, links, clipboard])
+        share_server = None
+        if share_listener:
+            share_server = ShareServer(links, config.sharing.listen, config.sharing.port,
+                                       config.sharing.public_url)
+        return cls(config=config, data_dir=data_dir, policy=config.policy(), sessions=sessions,
+                   printer=printer, scanner=Scanner(config.scanning.device), links=links,
+                   share_server=share_server, clipboard=clipboard, processes=processes,
+                   devices=DeviceWatcher(refuse_usb_storage=config.devices.usb_storage == "refuse"))
+
+    def _background(self) -> None:
+        """The idle clock (every half second) and the device states (now and then)."""
+        due = {"printer": 0.0, "scanner": 0.0}
+        while True:
+            try:
+                self.sessions.tick()
+                now = time.monotonic()
+                if now >= due["printer"]:
+                    self.printer_status = self.printer.status()
+                    due["printer"] = now + PRINTER_REFRESH_SECONDS
+                if now >= due["scanner"]:
+                    self.scanner_status = self.scanner.status()
+                    due["scanner"] = now + SCANNER_REFRESH_SECONDS
+            except Exception:
+                log.exception("background step failed")
+            if self._stop.wait(0.5):
+                return
+
+    def start(self) -> None:
+        """Wipe whatever a crash left, then start the helpers."""
+        report = self.sessions.wipe("boot")
+        log.info("boot wipe: %s", report.as_dict())
+        self.devices.start()
+        if self.share_server is not None:
+            self.share_server.start()
+        threading.Thread(target=self._background, name="idle-clock", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.devices.stop()
+        if self.share_server is not None:
+            self.share_server.stop()

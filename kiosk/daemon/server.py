@@ -1,0 +1,126 @@
+"""``kiosk-daemon``: serve the API on the Unix socket with waitress.
+
+Start-up order is part of the first promise: the data directory is wiped and
+verified *before* the socket exists, so after a crash or a power cut no client
+can reach a previous resident's files. Under systemd (``Type=notify``) the
+daemon reports READY only then, and sends watchdog heartbeats only while a real
+request through its own socket succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import waitress
+
+from kiosk import config as site_config
+from kiosk import sdnotify
+from kiosk.daemon.app import create_app
+from kiosk.daemon.runtime import Runtime
+from kiosk.daemon_client import DaemonClient, DaemonError
+from kiosk.i18n import _, language_from_environment, set_language
+
+log = logging.getLogger("kiosk.daemon")
+
+
+def _socket_in_use(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _heartbeats(socket_path: Path, interval: float, stop: threading.Event) -> None:
+    client = DaemonClient(socket_path, timeout=interval)
+    while not stop.wait(interval):
+        try:
+            client.health()
+        except DaemonError as exc:
+            log.error("self-check failed, withholding the watchdog heartbeat: %s", exc)
+            continue
+        sdnotify.notify("WATCHDOG=1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk-daemon", description=_(
+        "The PLUS kiosk daemon: sessions, wipe, printing, scanning."))
+    parser.add_argument("--config", help=_("site file (default: the one in use)"))
+    parser.add_argument("--socket", help=_("Unix socket to listen on (default: from the site file)"))
+    parser.add_argument("--data-dir", help=_("where session files live (default: from the site file)"))
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    set_language(language_from_environment())
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = site_config.load(args.config)
+    except site_config.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    socket_path = Path(args.socket or config.daemon.socket)
+    data_dir = Path(args.data_dir or config.daemon.data_dir)
+    if _socket_in_use(socket_path):
+        print(_("Another daemon already listens on {path}.").format(path=socket_path),
+              file=sys.stderr)
+        return 2
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+
+    runtime = Runtime.build(config, data_dir)
+    runtime.start()  # the boot wipe happens here, before anyone can connect
+    server = waitress.create_server(create_app(runtime), unix_socket=str(socket_path),
+                                    unix_socket_perms="660", threads=8, channel_timeout=60,
+                                    ident="plus-kiosk")
+    if config.daemon.socket_group:
+        try:
+            os.chown(socket_path, -1, grp.getgrnam(config.daemon.socket_group).gr_gid)
+        except (KeyError, PermissionError) as exc:
+            log.warning("socket group %s not applied: %s", config.daemon.socket_group, exc)
+
+    stop = threading.Event()
+
+    def shutdown(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+        server.close()  # type: ignore[attr-defined]
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    interval = sdnotify.watchdog_interval()
+    if interval:
+        threading.Thread(target=_heartbeats, args=(socket_path, interval, stop),
+                         name="watchdog", daemon=True).start()
+    sdnotify.notify("READY=1")
+    log.info("listening on %s, data in %s", socket_path, data_dir)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stop.is_set():
+            raise
+    finally:
+        sdnotify.notify("STOPPING=1")
+        runtime.stop()
+        socket_path.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

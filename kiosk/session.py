@@ -1,0 +1,183 @@
+"""One resident's session, from first touch to the verified wipe.
+
+States::
+
+    idle ──start──▶ active ──no input for the idle delay──▶ warning
+                      ▲  ◀────────────── activity ────────────┘ │
+                      │                                         │ countdown over,
+    idle ◀── clean ── wiping ◀── "Terminer", agent reset ───────┘ or "Terminer"
+
+The daemon, not the shell, owns the clock: a frozen shell cannot keep a
+session (and its files) alive. A wipe that leaves anything behind keeps the
+terminal closed to the next resident until an agent has looked at it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from kiosk import wipe
+from kiosk.wipe import Cleaner
+
+log = logging.getLogger(__name__)
+
+State = Literal["idle", "active", "warning", "wiping"]
+EndReason = Literal["user", "idle", "agent", "boot"]
+
+
+class SessionError(Exception):
+    """A request the session's current state does not allow."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Session:
+    id: str
+    root: Path
+    started_at: float
+    page_quota: int
+    pages_printed: int = 0
+    last_activity: float = 0.0
+    jobs: list[int] = field(default_factory=list)
+
+    def dir(self, name: str) -> Path:
+        return self.root / name
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "pages_printed": self.pages_printed,
+            "page_quota": self.page_quota,
+            "dirs": {name: str(self.root / name) for name in wipe.SESSION_SUBDIRS},
+        }
+
+
+@dataclass(frozen=True)
+class WipeReport:
+    wiped: bool
+    duration_ms: int
+    leftovers: list[str]
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"wiped": self.wiped, "duration_ms": self.duration_ms,
+                "leftovers": self.leftovers, "reason": self.reason}
+
+
+class SessionManager:
+    """The state machine; thread-safe (the web server and the idle clock share it)."""
+
+    def __init__(self, data_dir: Path, *, page_quota: int, idle_warning_seconds: int,
+                 countdown_seconds: int, cleaners: Sequence[Cleaner] = (),
+                 clock: Callable[[], float] = time.monotonic):
+        self.data_dir = Path(data_dir)
+        self.page_quota = page_quota
+        self.idle_warning_seconds = idle_warning_seconds
+        self.countdown_seconds = countdown_seconds
+        self.cleaners = list(cleaners)
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.state: State = "idle"
+        self.session: Session | None = None
+        self.leftovers: list[str] = []
+        self.warning_since: float | None = None
+        self._next_root: Path | None = None
+        self.last_wipe: WipeReport | None = None
+
+    # -- the wipe -----------------------------------------------------------------
+
+    def wipe(self, reason: EndReason) -> WipeReport:
+        """Wipe everything a session could have left, then verify it."""
+        with self.lock:
+            started = time.perf_counter()
+            self.state = "wiping"
+            self.session = None
+            self.warning_since = None
+            for cleaner in self.cleaners:
+                try:
+                    cleaner.wipe()
+                except Exception:  # one failing device must not stop the rest
+                    log.exception("wipe step %s failed", cleaner.name)
+            self._next_root = wipe.fresh_session_root(self.data_dir)
+            leftovers = wipe.sweep(self.data_dir, self._next_root)
+            for cleaner in self.cleaners:
+                try:
+                    leftovers += [f"{cleaner.name}: {item}" for item in cleaner.leftovers()]
+                except Exception as exc:
+                    leftovers.append(f"{cleaner.name}: cannot be verified ({exc})")
+            self.leftovers = leftovers
+            self.state = "idle"
+            report = WipeReport(not leftovers, round((time.perf_counter() - started) * 1000),
+                                leftovers, reason)
+            self.last_wipe = report
+            if leftovers:
+                log.error("wipe (%s) left %d item(s): %s", reason, len(leftovers), leftovers)
+            else:
+                log.info("wipe (%s) verified clean in %d ms", reason, report.duration_ms)
+            return report
+
+    # -- transitions -------------------------------------------------------------------
+
+    def start(self) -> Session:
+        with self.lock:
+            if self.session is not None:
+                raise SessionError("session_active", "A session is already running.")
+            if self.leftovers or self._next_root is None:
+                raise SessionError("leftovers",
+                                   "The previous session was not wiped completely.")
+            now = self.clock()
+            self.session = Session(secrets.token_hex(8), self._next_root, time.time(),
+                                   self.page_quota, last_activity=now)
+            self._next_root = None
+            self.state = "active"
+            return self.session
+
+    def activity(self) -> State:
+        with self.lock:
+            if self.session is None:
+                raise SessionError("no_session", "No session is running.")
+            self.session.last_activity = self.clock()
+            self.warning_since = None
+            self.state = "active"
+            return self.state
+
+    def end(self, reason: EndReason) -> WipeReport:
+        with self.lock:
+            return self.wipe(reason)
+
+    def tick(self) -> WipeReport | None:
+        """Advance the idle clock; returns the report when it ended the session."""
+        with self.lock:
+            if self.session is None:
+                return None
+            now = self.clock()
+            if self.state == "active" and now - self.session.last_activity >= self.idle_warning_seconds:
+                self.state = "warning"
+                self.warning_since = now
+            if self.state == "warning" and self.warning_since is not None \
+                    and now - self.warning_since >= self.countdown_seconds:
+                return self.wipe("idle")
+            return None
+
+    def countdown_left(self) -> int | None:
+        with self.lock:
+            if self.state != "warning" or self.warning_since is None:
+                return None
+            return max(0, round(self.countdown_seconds - (self.clock() - self.warning_since)))
+
+    def require_session(self) -> Session:
+        session = self.session
+        if session is None:
+            raise SessionError("no_session", "No session is running.")
+        return session
