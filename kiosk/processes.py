@@ -19,26 +19,36 @@ from typing import Sequence
 TERM_GRACE_SECONDS = 1.5
 
 
-def _start_time(pid: int) -> int | None:
-    """Clock ticks since boot when ``pid`` started, or None if it is gone."""
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat fields after the command name (state first), None if gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] == "Z":
-        return None  # a zombie is already dead
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def _start_time(pid: int) -> int | None:
+    """Clock ticks since boot when ``pid`` started; None if gone or a zombie."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":
+        return None  # a zombie is already dead: it holds nothing but its pid
     return int(fields[19])
 
 
+def group_members(pgid: int) -> list[int]:
+    """Living (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(entry)
+            if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
+                members.append(int(entry))
+    return members
+
+
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(group_members(pgid))
 
 
 class SessionProcesses:

@@ -90,7 +90,8 @@ class PrintQueue:
         return PrinterStatus(self.queue, state, problem, reasons)
 
     def _jobs(self, connection: cups.Connection) -> list[int]:
-        jobs = connection.getJobs(which_jobs="all", requested_attributes=["job-printer-uri"])
+        jobs = connection.getJobs(which_jobs="all",
+                                   requested_attributes=["job-id", "job-printer-uri"])
         suffix = "/printers/" + self.queue
         return [job for job, attrs in jobs.items()
                 if str(attrs.get("job-printer-uri", "")).endswith(suffix)]

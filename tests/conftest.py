@@ -1,0 +1,51 @@
+"""Shared fixtures: the real components the daemon works with."""
+
+import os
+import secrets
+
+import pytest
+
+
+from harness import Cupsd, Daemon, Xvfb, require
+
+
+@pytest.fixture(scope="session")
+def cupsd(tmp_path_factory):
+    require("cupsd", "lpadmin")
+    server = Cupsd(tmp_path_factory.mktemp("cups"), f"plustest{secrets.token_hex(4)}").start()
+    previous = os.environ.get("CUPS_SERVER")
+    os.environ["CUPS_SERVER"] = server.socket  # for in-process pycups users (schemathesis)
+    yield server
+    server.stop()
+    if previous is None:
+        os.environ.pop("CUPS_SERVER", None)
+    else:
+        os.environ["CUPS_SERVER"] = previous
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    require("Xvfb", "xsel")
+    server = Xvfb.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path, cupsd, xvfb):
+    started = []
+
+    def make(**overrides):
+        daemon = Daemon(tmp_path / f"d{len(started)}", cupsd, xvfb.display, overrides)
+        daemon.root.mkdir()
+        started.append(daemon)
+        return daemon.start()
+
+    yield make
+    for daemon in started:
+        daemon.stop()
+
+
+@pytest.fixture
+def daemon(daemon_factory):
+    return daemon_factory()

@@ -1,0 +1,259 @@
+"""Real components for the daemon's tests: a private cupsd, Xvfb, a running daemon.
+
+Nothing here is a stand-in: cupsd prints through the cups-pdf backend into a
+temporary directory, Xvfb holds a real clipboard, and the daemon is the
+installed ``kiosk-daemon`` listening on its Unix socket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cups
+
+from kiosk.daemon_client import DaemonClient, DaemonError
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "kiosk" / "sites" / "espace-sud.toml"
+CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Cupsd:
+    root: Path
+    instance: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> str:
+        return str(self.root / "cups.sock")
+
+    @property
+    def output(self) -> Path:
+        return self.root / "pdf"
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
+
+    @property
+    def instance_conf(self) -> Path:
+        return Path(f"/etc/cups/cups-pdf-{self.instance}.conf")
+
+    def start(self) -> "Cupsd":
+        for name in ("spool/tmp", "cache", "state", "log", "pdf", "ppd"):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        (self.root / "cupsd.conf").write_text(
+            f"Listen {self.socket}\nLogLevel info\nBrowsing Off\nWebInterface No\n"
+            "DefaultAuthType None\nPreserveJobHistory Yes\nPreserveJobFiles No\n"
+            "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
+            "<Policy default>\n  <Limit All>\n    Order deny,allow\n  </Limit>\n</Policy>\n")
+        (self.root / "cups-files.conf").write_text(
+            f"ServerRoot {self.root}\nRequestRoot {self.spool}\nTempDir {self.spool}/tmp\n"
+            f"CacheDir {self.root}/cache\nStateDir {self.root}/state\n"
+            f"ErrorLog {self.root}/log/error_log\nAccessLog {self.root}/log/access_log\n"
+            f"PageLog {self.root}/log/page_log\n")
+        # cups-pdf reads its per-instance settings from /etc/cups, whoever runs cupsd.
+        self.instance_conf.write_text(f"Out {self.output}\nAnonDirName {self.output}\nLabel 0\n")
+        self.process = subprocess.Popen(
+            ["cupsd", "-f", "-c", str(self.root / "cupsd.conf"), "-s",
+             str(self.root / "cups-files.conf")], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.socket), what="cupsd socket")
+        subprocess.run(["lpadmin", "-h", self.socket, "-p", "plus", "-E", "-v",
+                        f"cups-pdf:/{self.instance}", "-P", str(CUPS_PDF_PPD)],
+                       check=True, capture_output=True)
+        return self
+
+    def connection(self) -> cups.Connection:
+        cups.setServer(self.socket)
+        return cups.Connection()
+
+    def jobs(self, which: str = "all") -> dict[int, dict]:
+        return self.connection().getJobs(which_jobs=which)
+
+    def pause(self) -> None:
+        self.connection().disablePrinter("plus")
+
+    def resume(self) -> None:
+        self.connection().enablePrinter("plus")
+
+    def outputs(self) -> list[Path]:
+        return sorted(self.output.glob("*.pdf"))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.instance_conf.unlink(missing_ok=True)
+
+
+@dataclass
+class Xvfb:
+    display: str
+    process: subprocess.Popen
+
+    @classmethod
+    def start(cls) -> "Xvfb":
+        for number in range(90, 140):
+            if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
+                    not Path(f"/tmp/.X{number}-lock").exists():
+                process = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24",
+                                            "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)
+                try:
+                    wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), timeout=10,
+                             what="Xvfb")
+                except AssertionError:
+                    process.kill()
+                    continue
+                return cls(f":{number}", process)
+        raise RuntimeError("no free X display")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+# A stand-in *browser* is still a real process: it ignores SIGTERM, so only
+# the wipe's KILL can stop it, and it writes into the session's browser dir.
+STUBBORN_BROWSER = """#!{python}
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = os.fork()
+if child == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(1)
+with open(os.path.join(os.environ["KIOSK_BROWSER_DIR"], "history.txt"), "w") as f:
+    f.write("CANARY visited " + sys.argv[-1] + "\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+@dataclass
+class Daemon:
+    root: Path
+    cupsd: Cupsd
+    display: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "daemon.sock"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / "agent-token"
+
+    @property
+    def site_file(self) -> Path:
+        return self.root / "site.toml"
+
+    def write_site(self) -> None:
+        browser = self.root / "browser"
+        browser.write_text(STUBBORN_BROWSER.format(python=sys.executable))
+        browser.chmod(0o755)
+        values = {
+            ("daemon", "socket"): f'"{self.socket}"', ("daemon", "socket_group"): '""',
+            ("daemon", "data_dir"): f'"{self.data_dir}"',
+            ("daemon", "agent_token_file"): f'"{self.token_file}"',
+            ("daemon", "x_display"): f'"{self.display}"',
+            ("scanning", "device"): '"test"',
+            ("sharing", "listen"): '"127.0.0.1"', ("sharing", "port"): "0",
+        }
+        for key, value in self.overrides.items():
+            table, name = key.split(".")
+            values[(table, name)] = value
+        text, table = [], ""
+        for line in SITE.read_text().splitlines():
+            header = re.match(r"^\[+([a-z_]+)\]+", line)
+            if header:
+                table = header.group(1)
+            match = re.match(r"^([a-z_]+) = ", line)
+            if match and (table, match.group(1)) in values:
+                line = f"{match.group(1)} = {values.pop((table, match.group(1)))}"
+            text.append(line)
+        text.append(f'\n[browser]\ncommand = ["{browser}"]')
+        for (table, name), value in values.items():
+            text.append(f"\n[{table}]\n{name} = {value}")
+        self.site_file.write_text("\n".join(text) + "\n")
+        self.token_file.write_text("agent-secret-token\n")
+        self.token_file.chmod(0o600)
+
+    def start(self) -> "Daemon":
+        if not self.site_file.exists():
+            self.write_site()
+        self.log_path = self.root / "daemon.log"
+        env = {**os.environ, "CUPS_SERVER": self.cupsd.socket, "LANGUAGE": "fr"}
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kiosk-daemon"), "--config", str(self.site_file)],
+            stdout=subprocess.DEVNULL, stderr=self.log_path.open("a"), env=env)
+
+        def healthy() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError("daemon exited:\n" + self.log_path.read_text())
+            try:
+                return DaemonClient(self.socket, timeout=2).health() == {"status": "ok"}
+            except DaemonError:
+                return False
+
+        wait_for(healthy, timeout=30, what="daemon health")
+        return self
+
+    def client(self, language: str | None = "fr") -> DaemonClient:
+        return DaemonClient(self.socket, language=language)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def require(*programs: str) -> None:
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        raise RuntimeError(f"missing programs {missing}: run `make test`, which installs them")
