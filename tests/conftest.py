@@ -2,6 +2,9 @@
 
 import os
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -10,13 +13,17 @@ from harness import Cupsd, Daemon, Xvfb, require
 
 
 @pytest.fixture(scope="session")
-def cupsd(tmp_path_factory):
+def cupsd():
     require("cupsd", "lpadmin")
-    server = Cupsd(tmp_path_factory.mktemp("cups"), f"plustest{secrets.token_hex(4)}").start()
+    # Not under pytest's private tmp: cupsd's filters run as "lp" and must reach the spool.
+    root = Path(tempfile.mkdtemp(prefix="plus-kiosk-cups-"))
+    root.chmod(0o755)
+    server = Cupsd(root, f"plustest{secrets.token_hex(4)}").start()
     previous = os.environ.get("CUPS_SERVER")
     os.environ["CUPS_SERVER"] = server.socket  # for in-process pycups users (schemathesis)
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
     if previous is None:
         os.environ.pop("CUPS_SERVER", None)
     else:
