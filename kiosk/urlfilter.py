@@ -38,8 +38,14 @@ from kiosk.i18n import _
 
 __all__ = ["FilterRule", "InvalidFilter", "Decision", "URLFilter", "parse_filter"]
 
-# Schemes that a "*" block filter does not reach (Chrome's internal pages).
-_WILDCARD_BYPASS_SCHEMES = frozenset({"chrome-extension", "chrome-native", "chrome-search"})
+# Schemes that a "*" block filter does not reach (Chrome's internal pages;
+# "chrome" since kBypassURLBlocklistWildcardForInternalChromeUrls became the default).
+_WILDCARD_BYPASS_SCHEMES = frozenset({"chrome", "chrome-extension", "chrome-native",
+                                      "chrome-search"})
+
+# base::IsUnicodeWhitespace: where Chromium's fixer inserts "http://".
+_UNICODE_SPACES = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+                            + "".join(chr(c) for c in range(0x2000, 0x200B)))
 
 # Schemes GURL parses with a host; every other scheme only supports "scheme:*".
 _STANDARD_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp", "file", "filesystem"}) \
@@ -99,9 +105,10 @@ def _extract_scheme(text: str) -> tuple[int, int] | None:
 def _has_port(text: str, colon: int) -> bool:
     """True for "www:123/": what looks like a scheme is a host and a port."""
     start = end = colon + 1
-    while end < len(text) and text[end] not in "/\\?#@":
+    while end < len(text) and text[end] not in "/\\?#":
         end += 1
-    return end > start and text[start:end].isdigit() and text[start:end].isascii()
+    digits = text[start:end]
+    return end > start and digits.isascii() and digits.isdigit() and int(digits) <= 65535
 
 
 def _valid_scheme(text: str) -> tuple[tuple[int, int], str] | None:
@@ -170,14 +177,22 @@ def _segment(text: str) -> tuple[str, str, _Parts]:
         return "", text, parts
     if stripped[0] in "/~":
         return "file", text, parts  # a POSIX path: Chrome's fixer says "file"
+    if stripped[0] == ":":
+        # Chromium reads a leading ":" as the separator of an empty scheme,
+        # which it then replaces with "http".
+        begin, end = _trim_url(text)
+        _parse_standard(text, begin, end, parts, has_scheme=True)
+        return "http", text, parts
     found = _valid_scheme(text)
     if found is None:
         semicolon = text.find(";")
-        if semicolon > 0:
+        if semicolon > 0:  # "http;//example.com" is a typo for "http://"
             candidate = text[:semicolon] + ":" + text[semicolon + 1:]
             found = _valid_scheme(candidate)
-            if found is not None:
+            if found is not None and found[1] in _STANDARD_SCHEMES | {"about", "chrome"}:
                 text = candidate
+            else:
+                found = None
     if found is None:
         scheme = "ftp" if _lower_ascii(text).startswith("ftp.") else "http"
     else:
@@ -186,9 +201,13 @@ def _segment(text: str) -> tuple[str, str, _Parts]:
         return scheme, text, parts
     if scheme == "filesystem":
         return scheme, text, parts  # its host belongs to the inner URL
-    # Without a scheme, Chromium parses as if "http://" stood before the
-    # first non-blank character, then drops that scheme again.
     begin, end = _trim_url(text)
+    if found is None:
+        # Chromium parses as if "http://" stood before the first character
+        # that is not Unicode whitespace, then drops that scheme again.
+        begin = 0
+        while begin < end and text[begin] in _UNICODE_SPACES:
+            begin += 1
     _parse_standard(text, begin, end, parts, has_scheme=found is not None)
     return scheme, text, parts
 
@@ -256,6 +275,9 @@ class _QueryCondition:
 
 def _query_conditions(query: str, allow: bool) -> tuple[_QueryCondition, ...]:
     conditions: dict[tuple[bool, str], _QueryCondition] = {}
+    # A filter can never contain Chromium's marker byte; ours is a character, so
+    # one written in a filter must not act as a separator: make it unmatchable.
+    query = query.replace(_QD, "\x00" + _QD)
     pos = 0
     while pos < len(query):
         token_end = query.find("&", pos)
@@ -316,11 +338,15 @@ class FilterRule:
     order: int = field(default=0, compare=False)
 
     @property
+    def is_wildcard(self) -> bool:
+        """The bare "*": every scheme, host, port, path and query."""
+        return (self.match_subdomains and not self.host and not self.scheme and not self.path
+                and not self.query and not self.port and not self.query_conditions)
+
+    @property
     def is_wildcard_block(self) -> bool:
         """The bare "*" of a blocklist: the lowest-priority filter of all."""
-        return (not self.allow and self.match_subdomains and not self.host and not self.scheme
-                and not self.path and not self.query and not self.port
-                and not self.query_conditions)
+        return not self.allow and self.is_wildcard
 
     @property
     def precedence(self) -> tuple[int, int, int, int, int, int]:
@@ -491,6 +517,10 @@ class URLFilter:
             return Decision(url.href, "neutral", None, "no filter matches")
         if best.is_wildcard_block and url.scheme in _WILDCARD_BYPASS_SCHEMES:
             return Decision(url.href, "allowed", best, "internal page not covered by '*'")
+        if best.allow and best.is_wildcard:
+            # kDowngradeURLAllowlistWildcardToNeutral (on by default): an allow
+            # "*" lets the URL through without vouching for it.
+            return Decision(url.href, "neutral", best, best.describe())
         return Decision(url.href, "allowed" if best.allow else "blocked", best, best.describe())
 
     def is_blocked(self, url: str) -> bool:

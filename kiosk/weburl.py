@@ -11,7 +11,6 @@ see; each is named where it is handled.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import ada_url
@@ -20,28 +19,20 @@ import ada_url
 # standard treats them as opaque: GURL reads ``chrome:settings`` as having the
 # host ``settings``, and so does the filter format.
 CHROME_STANDARD_SCHEMES = frozenset(
-    {"chrome", "chrome-untrusted", "chrome-extension", "chrome-search",
-     "devtools", "isolated-app"}
+    {"chrome", "chrome-untrusted", "chrome-extension", "chrome-search", "chrome-native",
+     "chrome-distiller", "devtools", "isolated-app"}
 )
 
 # GURL::EffectiveIntPort: the port a request really goes to.
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 
-# GURL decodes percent-escapes of unreserved characters in paths
-# ("/%41" becomes "/A"); WHATWG keeps them. Path rules are prefixes on the
-# GURL form, so the same decoding is applied before matching.
-_UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
 
+def _gurl_path(path: str) -> str:
+    """GURL escapes "|" in paths where WHATWG keeps it; path rules see GURL's form.
 
-def _unescape_unreserved(path: str) -> str:
-    if "%" not in path:
-        return path
-
-    def decode(match: re.Match[str]) -> str:
-        char = chr(int(match.group(1), 16))
-        return char if (char.isalnum() or char in "-._~") else match.group(0)
-
-    return _UNRESERVED_ESCAPE.sub(decode, path)
+    (Both keep existing %XX escapes as written: "/%70ublic" is not "/public".)
+    """
+    return path.replace("|", "%7C")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +87,7 @@ def parse(url: str) -> WebURL | None:
         scheme=scheme,
         host=host,
         port=port,
-        path=_unescape_unreserved(pathname) if hierarchical else pathname,
+        path=_gurl_path(pathname) if hierarchical else pathname,
         query=search[1:] if search else ("" if bare.endswith("?") else None),
         is_ip=int(host_type) != 0,
     )

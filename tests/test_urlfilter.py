@@ -40,6 +40,13 @@ def state(url, block=(), allow=()):
     ("file:///etc/passwd", "file", "", True, 0, "/etc/passwd", ""),
     ("file://localhost/home//user", "file", "", True, 0, "/home/user", ""),
     ("data:text/html,hi", "data", "", True, 0, "text/html,hi", ""),
+    ("://impots.gouv.fr", "", ".impots.gouv.fr", True, 0, "", ""),
+    ("\u00a0impots.gouv.fr", "", ".impots.gouv.fr", True, 0, "", ""),
+    ("\x01impots.gouv.fr", "", "\x01impots.gouv.fr", False, 0, "", ""),
+    ("a;b", "", ".a;b", True, 0, "", ""),
+    (":8080", "", "8080", False, 0, "", ""),  # an IP-like host: valid, matches nothing
+    ("localhost:8080@evil.com", "", "", True, 0, "", None),
+    ("user:1234@example.com", "", "", True, 0, "", None),
 ])
 def test_components(text, scheme, host, subdomains, port, path, query):
     if query is None:
@@ -52,7 +59,7 @@ def test_components(text, scheme, host, subdomains, port, path, query):
 
 
 @pytest.mark.parametrize("text", [
-    "", "   ", ":8080", "example.com:*", "host:65536", "host:0", "example.com:-1",
+    "", "   ", "example.com:*", "host:65536", "host:0", "example.com:-1",
     "custom://app", "javascript:alert(1)", "mailto:someone@example.com", "/etc/passwd",
     "~/docs", "file://server/share", "about:", "http://",
 ])
@@ -115,7 +122,11 @@ def test_host_matching(rule, url, expected):
     ("example.com/stuff", "http://example.com/other/stuff", False),
     ("example.com/a b", "http://example.com/a b", False),  # path rules are raw
     ("example.com/a%20b", "http://example.com/a b", True),
-    ("example.com/~x", "http://example.com/%7Ex", True),  # GURL decodes unreserved
+    ("example.com/~x", "http://example.com/%7Ex", False),  # escapes stay as written
+    ("example.com/%7Ex", "http://example.com/%7Ex/y", True),
+    ("example.com/public", "http://example.com/%70ublic", False),
+    ("example.com/a|b", "http://example.com/a|b", False),  # GURL escapes "|"
+    ("example.com/a%7Cb", "http://example.com/a|b", True),
     ("example.com/admin", "http://example.com/public/../admin", True),
     ("example.com/admin", "http://example.com/public/%2e%2e/admin", True),
     ("example.com/public", "http://example.com/public/../admin", False),
@@ -204,7 +215,8 @@ def test_allow_wins_a_full_tie_and_reports_the_allow_rule():
 
 
 def test_star_is_the_last_resort_even_against_an_allow_star():
-    assert state("http://x.org/", ["*"], ["*"]) == "allowed"
+    assert state("http://x.org/", ["*"], ["*"]) == "neutral"  # allowed, but not vouched for
+    assert not blocked("http://x.org/", ["*"], ["*"])
     assert state("http://x.org/", ["*"], ["http://*"]) == "allowed"
     assert state("http://x.org/", ["*"], ["https://*"]) == "blocked"
     assert state("http://x.org/", ["*", "x.org"], ["*"]) == "blocked"
@@ -226,7 +238,8 @@ def test_chrome_internal_pages_pass_the_star_but_not_an_explicit_rule():
     assert blocked("chrome-extension://xyz/", ["*", "chrome-extension://*"])
     assert not blocked("chrome-extension://abc/", ["*", "chrome-extension://*"],
                        ["chrome-extension://abc"])
-    assert blocked("chrome://settings/", ["*"])
+    assert not blocked("chrome://settings/", ["*"])  # on by default in current Chrome
+    assert blocked("chrome://settings/", ["*", "chrome://*"])
 
 
 def test_max_filters_restores_chromes_cap():
