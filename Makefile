@@ -56,7 +56,7 @@ bench: $(VENV)/.installed
 
 # Refresh the catalogues after changing messages in the code.
 i18n: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _ --no-location --omit-header -o kiosk/locale/kiosk.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k tr -k N_ --no-location --omit-header -o kiosk/locale/kiosk.pot .
 	for lang in fr gcf en; do \
 	  $(BIN)/pybabel update -D kiosk -i kiosk/locale/kiosk.pot -d kiosk/locale -l $$lang --no-location --omit-header -w 100; \
 	done

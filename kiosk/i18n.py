@@ -69,4 +69,9 @@ def _(message: str) -> str:
     return _Active.catalogue.gettext(message)
 
 
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
+    """Mark a message for the catalogues, to be translated later where it is shown."""
+    return message
+
+
 set_language(DEFAULT_LANGUAGE)

@@ -11,7 +11,7 @@ from kiosk import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = {message for _, _, message, _, _ in extract_from_dir(
-    str(ROOT / "kiosk"), method_map=[("**.py", "python")], keywords={"_": None})}
+    str(ROOT / "kiosk"), method_map=[("**.py", "python")], keywords={"_": None, "tr": None, "N_": None})}
 
 
 def placeholders(text):

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, sen
 
 from kiosk.daemon import errors, openapi
 from kiosk.daemon.errors import ApiError, tr
+from kiosk.i18n import N_
 from kiosk.daemon.runtime import Runtime
 from kiosk.printing.documents import UnprintableDocument, inspect
 from kiosk.scanning import ScanError
@@ -26,33 +27,33 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_COPIES = 10
 SESSION_ERRORS = {
-    "session_active": (409, "A session is already running."),
-    "leftovers": (409, "The previous session was not wiped completely. "
-                       "Please ask an agent for help."),
-    "no_session": (409, "No session is running. Touch the screen to start."),
+    "session_active": (409, N_("A session is already running.")),
+    "leftovers": (409, N_("The previous session was not wiped completely. "
+                       "Please ask an agent for help.")),
+    "no_session": (409, N_("No session is running. Touch the screen to start.")),
 }
 DOCUMENT_ERRORS = {
-    "corrupt": "This document is damaged: it cannot be printed.",
-    "unsupported": "Only PDF documents and PNG or JPEG pictures can be printed.",
-    "encrypted": "This document is protected by a password: it cannot be printed.",
-    "empty": "This document is empty: there is nothing to print.",
+    "corrupt": N_("This document is damaged: it cannot be printed."),
+    "unsupported": N_("Only PDF documents and PNG or JPEG pictures can be printed."),
+    "encrypted": N_("This document is protected by a password: it cannot be printed."),
+    "empty": N_("This document is empty: there is nothing to print."),
 }
 SCAN_ERRORS = {
-    "no_scanner": (503, "No scanner is connected. Please ask an agent for help."),
-    "no_document": (409, "There is no sheet in the document feeder."),
-    "unknown_scan": (404, "This scan does not exist."),
-    "failed": (503, "The scan did not work. Please try again or ask an agent for help."),
+    "no_scanner": (503, N_("No scanner is connected. Please ask an agent for help.")),
+    "no_document": (409, N_("There is no sheet in the document feeder.")),
+    "unknown_scan": (404, N_("This scan does not exist.")),
+    "failed": (503, N_("The scan did not work. Please try again or ask an agent for help.")),
 }
 PRINTER_MESSAGES = {
-    None: "The printer is ready.",
-    "out_of_paper": "The printer is out of paper. An agent will add some.",
-    "paper_jam": "Paper is stuck in the printer. Please ask an agent for help.",
-    "out_of_ink": "The printer is out of ink. Please ask an agent for help.",
-    "door_open": "A door of the printer is open.",
-    "offline": "The printer does not answer. Check that it is switched on.",
-    "paused": "The printer is paused. Please ask an agent for help.",
-    "missing": "No printer is installed on this kiosk.",
-    "cups_down": "The printing service is not running. Please ask an agent for help.",
+    None: N_("The printer is ready."),
+    "out_of_paper": N_("The printer is out of paper. An agent will add some."),
+    "paper_jam": N_("Paper is stuck in the printer. Please ask an agent for help."),
+    "out_of_ink": N_("The printer is out of ink. Please ask an agent for help."),
+    "door_open": N_("A door of the printer is open."),
+    "offline": N_("The printer does not answer. Check that it is switched on."),
+    "paused": N_("The printer is paused. Please ask an agent for help."),
+    "missing": N_("No printer is installed on this kiosk."),
+    "cups_down": N_("The printing service is not running. Please ask an agent for help."),
 }
 
 

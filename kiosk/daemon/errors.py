@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from kiosk.i18n import LANGUAGES, translation
+from kiosk.i18n import LANGUAGES, N_, translation
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,11 @@ def _json(status: int, code: str, message: str, **extra: object) -> Response:
 
 
 HTTP_MESSAGES = {
-    400: "The request is not valid.",
-    404: "This address does not exist in the kiosk's interface.",
-    405: "This method is not allowed here.",
-    413: "This file is too large.",
-    415: "This content type is not accepted here.",
+    400: N_("The request is not valid."),
+    404: N_("This address does not exist in the kiosk's interface."),
+    405: N_("This method is not allowed here."),
+    413: N_("This file is too large."),
+    415: N_("This content type is not accepted here."),
 }
 
 
