@@ -26,7 +26,7 @@ setup(
         "img2pdf>=0.5",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "hypothesis>=6.90", "schemathesis>=3.30,<5", "reportlab>=4.0"],
+        "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5", "reportlab>=4.0"],
     },
     entry_points={
         "console_scripts": [

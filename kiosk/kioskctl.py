@@ -2,7 +2,9 @@
 
 Exit statuses are part of the interface, so scripts can rely on them:
 ``check-url`` exits 0 when the address is allowed and 1 when it is blocked;
-every command exits 2 on a usage or configuration error.
+``status`` 1 when the last wipe left something; ``reset`` 1 when the wipe left
+something or the token was refused; every command exits 2 on a usage or
+configuration error (or when the daemon does not answer).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sys
 from typing import Sequence
 
 from kiosk import config as site_config
-from kiosk.i18n import LANGUAGES, _, language_from_environment, set_language
+from kiosk.daemon_client import DaemonClient, DaemonError, DaemonUnreachable
+from kiosk.i18n import LANGUAGES, _, current_language, language_from_environment, set_language
 
 EXIT_OK, EXIT_BLOCKED, EXIT_ERROR = 0, 1, 2
 
@@ -76,6 +79,61 @@ def cmd_check_url(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.allowed else EXIT_BLOCKED
 
 
+def _client(args: argparse.Namespace) -> tuple[DaemonClient, site_config.SiteConfig]:
+    config = _load(args.config)
+    return DaemonClient(args.socket or config.daemon.socket, language=current_language()), config
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client, _config = _client(args)
+    status = client.status()
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    session = status["session"]
+    print(_("State: {state}").format(state=status["state"]))
+    if session:
+        print("  " + _("session {id} since {start}, {printed}/{quota} pages printed").format(
+            id=session["id"], start=session["started_at"], printed=session["pages_printed"],
+            quota=session["page_quota"]))
+    if status.get("countdown") is not None:
+        print("  " + _("ends in {seconds} s unless the resident touches the screen").format(
+            seconds=status["countdown"]))
+    printer = status["printer"]
+    print(_("Printer {queue}: {message}").format(queue=printer.get("queue"),
+                                                   message=printer.get("message", "?")))
+    scanner = status["scanner"]
+    print(_("Scanner: {device}").format(device=scanner.get("device") or "-") + " — " +
+          (_("available") if scanner.get("available") else _("not available")))
+    for device in status["devices"]:
+        refused = " (" + _("refused") + ")" if device.get("refused") else ""
+        print(f"  {device['kind']}: {device['name']}{refused}")
+    for item in status["leftovers"]:
+        print(_("LEFTOVER: {item}").format(item=item))
+    return EXIT_OK if not status["leftovers"] else EXIT_BLOCKED
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    client, config = _client(args)
+    token_file = args.token_file or config.daemon.agent_token_file
+    try:
+        token = open(token_file, encoding="utf-8").read().strip()
+    except OSError as exc:
+        print(_("Cannot read the agent token {path}: {error}").format(
+            path=token_file, error=exc.strerror), file=sys.stderr)
+        return EXIT_ERROR
+    report = client.agent_reset(token)
+    if report["wiped"]:
+        print(_("Session ended and wiped in {ms} ms; the kiosk is ready.").format(
+            ms=report["duration_ms"]))
+        return EXIT_OK
+    print(_("The wipe left {count} item(s); the kiosk stays closed:").format(
+        count=len(report["leftovers"])))
+    for item in report["leftovers"]:
+        print("  " + item)
+    return EXIT_BLOCKED
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -102,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     check_url.add_argument("--initiator", help=_("origin of the page making the request"))
     check_url.add_argument("--json", action="store_true", help=_("print the decision as JSON"))
     check_url.set_defaults(func=cmd_check_url)
+
+    for name, func, text in (
+            ("status", cmd_status, _("show the session, printer, scanner and plugged devices")),
+            ("reset", cmd_reset, _("agent: end the session, wipe it and stop a stuck browser"))):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--config", help=_("site file (default: the one in use)"))
+        command.add_argument("--socket", help=_("daemon socket (default: from the site file)"))
+        if name == "status":
+            command.add_argument("--json", action="store_true", help=_("print the status as JSON"))
+        else:
+            command.add_argument("--token-file",
+                                 help=_("agent token file (default: from the site file)"))
+        command.set_defaults(func=func)
     return parser
 
 
@@ -124,6 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_ERROR
+    except DaemonUnreachable as exc:
+        print(_("The kiosk daemon does not answer on {path}. Is it running?").format(
+            path=exc.message.split(":")[0]), file=sys.stderr)
+        return EXIT_ERROR
+    except DaemonError as exc:
+        print(_("The daemon refused: {message}").format(message=exc.message), file=sys.stderr)
+        return EXIT_BLOCKED if exc.status == 401 else EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from kiosk.i18n import LANGUAGES, N_, translation
 
@@ -59,6 +59,12 @@ HTTP_MESSAGES = {
 
 
 def install(app: Flask) -> None:
+    @app.before_request
+    def refuse_options() -> None:
+        # Flask would answer OPTIONS itself with an empty HTML reply; nobody needs it.
+        if request.method == "OPTIONS":
+            raise MethodNotAllowed()
+
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
         return _json(error.status, error.code, error.message, **error.extra)

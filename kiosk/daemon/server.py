@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def shutdown(signum: int, frame: object) -> None:
         log.info("signal %d: stopping", signum)
         stop.set()
-        server.close()  # type: ignore[attr-defined]
+        raise SystemExit(0)  # waitress leaves its loop on SystemExit, even with open clients
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
@@ -112,9 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("listening on %s, data in %s", socket_path, data_dir)
     try:
         server.run()
-    except (OSError, ValueError):
-        if not stop.is_set():
-            raise
     finally:
         sdnotify.notify("STOPPING=1")
         runtime.stop()
