@@ -9,8 +9,11 @@ BIN    := $(VENV)/bin
 SITE   := kiosk/sites/espace-sud.toml
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# Debian packages the suite needs (installed only when missing).
-TEST_DEBS := ca-certificates
+# Debian packages the kiosk and its suite need (installed only when missing):
+# CUPS with the cups-pdf printer, SANE (its "test" scanner), Xvfb and xsel for the
+# clipboard, poppler for reading PDFs back, and what pycups compiles against.
+RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xsel
+TEST_DEBS := $(RUN_DEBS) xvfb poppler-utils libcups2-dev gcc
 
 .PHONY: demo test bench i18n clean
 
@@ -21,6 +24,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python setup.py pyproject.toml
 	tools/ensure-debs $(TEST_DEBS)
+	@$(BIN)/python -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+	  || tools/ensure-debs python3-dev
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
@@ -28,7 +33,8 @@ $(VENV)/.installed: $(BIN)/python setup.py pyproject.toml
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
-# Today's kiosk is its security core: the site configuration and the URL policy.
+# Today's kiosk: the site configuration, the URL policy and the daemon (a resident's
+# session from first touch to the verified wipe, with a real print and scan).
 DEMO_URLS := \
   https://www.impots.gouv.fr/ \
   https://cfspart.impots.gouv.fr/LoginMDP \
@@ -50,9 +56,11 @@ demo: $(VENV)/.installed
 	@echo
 	@for url in $(DEMO_URLS); do \
 	  $(BIN)/kioskctl --lang $(DEMO_LANG) check-url "$$url" --config $(SITE); echo; done
+	LANGUAGE=$(DEMO_LANG) $(BIN)/python tools/demo_daemon.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/urlfilter.py
+	$(BIN)/python bench/daemon.py
 
 # Refresh the catalogues after changing messages in the code.
 i18n: $(VENV)/.installed

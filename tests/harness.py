@@ -83,6 +83,12 @@ class Cupsd:
                        check=True, capture_output=True)
         return self
 
+    def add_unreachable_queue(self, name: str, port: int) -> None:
+        """A network printer that does not answer (a closed port on loopback)."""
+        subprocess.run(["lpadmin", "-h", self.socket, "-p", name, "-E", "-v",
+                        f"socket://127.0.0.1:{port}", "-P", str(CUPS_PDF_PPD)],
+                       check=True, capture_output=True)
+
     def connection(self) -> cups.Connection:
         cups.setServer(self.socket)
         return cups.Connection()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from harness import wait_for
+from harness import free_port, wait_for
 from kiosk.daemon_client import DaemonError
 from test_wipe import make_pdf
 
@@ -108,6 +108,20 @@ def test_printer_problems_are_explained_in_plain_french(daemon, cupsd):
              what="printer ready again")
     english = daemon.client(language="en").status()["printer"]["message"]
     assert english == "The printer is ready."
+
+
+def test_an_unreachable_printer_is_reported_offline(daemon_factory, cupsd, tmp_path):
+    cupsd.add_unreachable_queue("offline", free_port())
+    daemon = daemon_factory(**{"printing.queue": '"offline"'})
+    client = daemon.client()
+    client.start_session()
+    source = tmp_path / "one.pdf"
+    make_pdf(source, ["1"])
+    client.print_file(source)
+    printer = wait_for(lambda: (lambda p: p if p["problem"] == "offline" else None)(
+        client.status()["printer"]), timeout=40, what="offline printer in status")
+    assert printer["message"] == "L'imprimante ne répond pas. Vérifiez qu'elle est allumée."
+    assert client.end_session()["wiped"]  # its stuck job is purged like any other
 
 
 def test_print_requires_a_session_and_valid_copies(daemon, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,13 @@ PROBLEMS = {
     "offline": "offline", "connecting-to-device": "offline", "timed-out": "offline",
     "paused": "paused",
 }
+
+
+PURGE_WAIT_SECONDS = 5.0
+
+# What CUPS backends report while they cannot reach a printer (cupsd runs in the C locale).
+OFFLINE_MESSAGES = ("may not exist or is unavailable", "Waiting for printer to become available",
+                    "Unable to connect", "Network host", "is busy; will retry")
 
 
 @dataclass
@@ -70,6 +78,7 @@ class PrintQueue:
             with self._lock:
                 attributes = self._connection().getPrinterAttributes(
                     self.queue, requested_attributes=["printer-state", "printer-state-reasons",
+                                                      "printer-state-message",
                                                       "printer-is-accepting-jobs"])
         except cups.IPPError:
             return PrinterStatus(self.queue, "unavailable", "missing")
@@ -87,6 +96,10 @@ class PrintQueue:
         if problem is None and (state == "stopped" or not attributes.get(
                 "printer-is-accepting-jobs", True)):
             problem = "paused"
+        message = attributes.get("printer-state-message", "")
+        if problem is None and state == "printing" and any(
+                hint in message for hint in OFFLINE_MESSAGES):
+            problem = "offline"  # network backends say so only in their message
         return PrinterStatus(self.queue, state, problem, reasons)
 
     def _jobs(self, connection: cups.Connection) -> list[int]:
@@ -99,11 +112,21 @@ class PrintQueue:
     # -- cleaner -------------------------------------------------------------
 
     def wipe(self) -> None:
+        """Cancel and purge every job of the queue; a job whose backend is still
+        running (a printer that does not answer) takes CUPS a moment to drop."""
         try:
             with self._lock:
                 connection = self._connection()
-                for job in self._jobs(connection):
-                    connection.cancelJob(job, purge_job=True)
+                deadline = time.monotonic() + PURGE_WAIT_SECONDS
+                while jobs := self._jobs(connection):
+                    for job in jobs:
+                        try:
+                            connection.cancelJob(job, purge_job=True)
+                        except cups.IPPError:
+                            pass  # already going away
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
         except (RuntimeError, cups.IPPError) as exc:
             log.warning("cannot purge print jobs: %s", exc)
 
