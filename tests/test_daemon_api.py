@@ -34,6 +34,12 @@ def test_reachable_only_through_a_0660_unix_socket(daemon):
     assert listening == [share_port]  # the share listener, and nothing else
 
 
+def test_socket_belongs_to_the_kiosk_users_group(daemon_factory):
+    import grp
+    daemon = daemon_factory(**{"daemon.socket_group": '"lp"'})
+    assert daemon.socket.stat().st_gid == grp.getgrnam("lp").gr_gid
+
+
 def test_health_status_and_lifecycle(daemon):
     client = daemon.client()
     assert client.health() == {"status": "ok"}

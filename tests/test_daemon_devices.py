@@ -185,3 +185,23 @@ def test_share_link_works_once_and_the_listener_serves_nothing_else(daemon):
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(request, timeout=10)
     assert shared["url"].rsplit("/", 1)[1] not in daemon.log()  # tokens stay out of logs
+
+
+def test_share_links_expire_and_die_with_the_wipe(tmp_path):
+    from kiosk.sharing import ShareLinks
+
+    now = [1000.0]
+    links = ShareLinks(lifetime_seconds=600, clock=lambda: now[0])
+    document = tmp_path / "scan.pdf"
+    document.write_bytes(b"%PDF-1.4")
+    late = links.create(document)
+    now[0] += 600
+    assert links.take(late.token) is None  # ten minutes later: dead
+    early = links.create(document)
+    now[0] += 599
+    assert links.take(early.token).path == document
+    assert links.take(early.token) is None  # only once
+    pending = links.create(document)
+    assert links.leftovers()
+    links.wipe()
+    assert links.take(pending.token) is None and links.leftovers() == []
