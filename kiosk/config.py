@@ -330,7 +330,7 @@ def load_text(text: str, filename: str = "<site>") -> SiteConfig:
         errors = exc.errors()
         paths = [tuple(error["loc"]) for error in errors]
         problems = []
-        for error, path in zip(errors, paths):
+        for error, path in zip(errors, paths, strict=True):
             if any(len(other) > len(path) and other[:len(path)] == path for other in paths):
                 continue  # e.g. "list too short" because its only item was refused
             valid = _valid_keys(SiteConfig, path[:-1])

@@ -126,7 +126,7 @@ class Xvfb:
                                             "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL)
                 try:
-                    wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), timeout=10,
+                    wait_for(lambda n=number: Path(f"/tmp/.X11-unix/X{n}").exists(), timeout=10,
                              what="Xvfb")
                 except AssertionError:
                     process.kill()

@@ -13,6 +13,8 @@ import secrets
 import shutil
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import qrcode
@@ -88,9 +90,7 @@ def main() -> int:
         print(f"  session directories still there: "
               f"{any(Path(p).exists() for p in session['dirs'].values())}")
         print(f"  clipboard now: {clipboard!r};  jobs left in CUPS: {len(cupsd.jobs('all'))}")
-        print(f"  the share link now answers: ", end="")
-        import urllib.error
-        import urllib.request
+        print("  the share link now answers: ", end="")
         try:
             urllib.request.urlopen(link["url"], timeout=5)
             print("200 (!)")
