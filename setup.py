@@ -11,7 +11,8 @@ setup(
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
     packages=find_packages(include=["kiosk", "kiosk.*"]),
-    package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"]},
+    package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"],
+                  "kiosk.browser": ["*.js", "*.html"]},
     install_requires=[
         "ada-url>=1.15",
         "babel>=2.12",
@@ -24,6 +25,7 @@ setup(
         "pillow>=10.0",
         "pypdf>=4.0",
         "img2pdf>=0.5",
+        "pywebview[qt]>=5.0",
     ],
     extras_require={
         "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5", "reportlab>=4.0"],
@@ -32,6 +34,7 @@ setup(
         "console_scripts": [
             "kioskctl = kiosk.kioskctl:main",
             "kiosk-daemon = kiosk.daemon.server:main",
+            "kiosk-browser = kiosk.browser.app:main",
         ],
     },
 )

@@ -263,3 +263,92 @@ def require(*programs: str) -> None:
     missing = [p for p in programs if shutil.which(p) is None]
     if missing:
         raise RuntimeError(f"missing programs {missing}: run `make test`, which installs them")
+
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def screenshot(display: str, name: str) -> Path:
+    """Keep what the screen shows (for people to look at) under test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    subprocess.run(["import", "-display", display, "-window", "root", str(path)],
+                   check=True, capture_output=True, timeout=30)
+    return path
+
+
+def click(display: str, x: int, y: int) -> None:
+    subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
+                   env={**os.environ, "DISPLAY": display}, check=True, timeout=10)
+
+
+def type_keys(display: str, *keys: str) -> None:
+    subprocess.run(["xdotool", "key", *keys], env={**os.environ, "DISPLAY": display},
+                   check=True, timeout=10)
+
+
+def site_for_portal(root: Path, portal_url: str, **extra: str) -> Path:
+    """A site file whose one portal is the fake portal on 127.0.0.1."""
+    lines = [
+        "[site]", 'name = "Test"', 'commune = "Le Marin"', 'kind = "bus"', "",
+        "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
+        "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
+        f'start_url = "{portal_url}"', 'allow = ["portal.test"]',
+    ]
+    for key, value in extra.items():
+        lines.insert(0, f"{key} = {value}")
+    path = root / "site.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class Browser:
+    """A real ``kiosk-browser`` process on Xvfb, its audit log read back."""
+
+    root: Path
+    display: str
+    site: Path
+    url: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / "audit.jsonl"
+
+    @property
+    def downloads(self) -> Path:
+        return self.root / "downloads"
+
+    def start(self, geometry: str = "0,0,1280,800") -> "Browser":
+        self.downloads.mkdir(exist_ok=True)
+        env = {**os.environ, "DISPLAY": self.display, "LANGUAGE": "fr",
+               "KIOSK_DOWNLOADS_DIR": str(self.downloads),
+               "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kiosk-browser"), "--url", self.url, "--config",
+             str(self.site), "--record", str(self.audit_path), "--geometry", geometry,
+             "--no-sandbox"], env=env, stdout=subprocess.DEVNULL,
+            stderr=(self.root / "browser.log").open("a"))
+        self.wait_event(lambda e: e.get("event") == "loaded" and e.get("ok"), "first page")
+        return self
+
+    def entries(self) -> list[dict]:
+        from kiosk.browser.audit import read
+        return read(self.audit_path) if self.audit_path.exists() else []
+
+    def wait_event(self, predicate, what: str, timeout: float = 30.0, since: int = 0) -> dict:
+        """The newest audit entry (after the first ``since`` ones) that matches."""
+        def found():
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError("browser exited:\n" + (self.root / "browser.log").read_text())
+            return next((e for e in reversed(self.entries()[since:]) if predicate(e)), None)
+        return wait_for(found, timeout=timeout, what=what)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

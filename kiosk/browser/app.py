@@ -1,0 +1,396 @@
+"""``kiosk-browser``: one resident session's browser (pywebview on Qt WebEngine).
+
+The second promise lives here: nobody leaves the allowlist. The site's policy is
+installed as a request interceptor on the (off-the-record) profile before the
+first page loads, so every request — page, frame, image, script, XHR, popup,
+download — is decided by it, whatever a page tries. Navigation checks on top of
+that only exist to show residents a friendly page instead of an error.
+
+Everything a browser would normally offer to leave the page is off: no context
+menu, no devtools, no native print or file dialogs, no shortcuts that open
+anything, popups land in the same view (if allowed), downloads only as PDF or
+images into the session's downloads directory.
+
+Chromium's sandbox stays on. It cannot run as root, so root is refused unless
+``--no-sandbox`` is given explicitly — which only tests run as root do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+from kiosk import config as site_config
+from kiosk.browser.audit import AuditLog
+from kiosk.i18n import _, language_from_environment, set_language
+
+DOWNLOAD_TYPES = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+ACTIVITY_INTERVAL_SECONDS = 5.0
+# Shortcuts that would open, save, print, inspect or close something.
+BLOCKED_CTRL_KEYS = set("NOSPWTLQUJHDGRK")
+
+
+def parse_geometry(text: str | None) -> tuple[int, int, int, int] | None:
+    if not text:
+        return None
+    parts = [int(p) for p in text.split(",")]
+    if len(parts) != 4 or parts[2] <= 0 or parts[3] <= 0:
+        raise ValueError(text)
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def refused_page(url: str, back_url: str) -> str:
+    """The friendly local page shown instead of a refused site."""
+    template = (resources.files("kiosk.browser") / "refused.html").read_text(encoding="utf-8")
+    host = url.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1] or url[:60]
+    return template.format(
+        lang=html.escape(os.environ.get("KIOSK_LANGUAGE", "fr")),
+        title=html.escape(_("This site is not reachable from this kiosk")),
+        explanation=html.escape(_("For your safety, this kiosk only opens the public-service "
+                                  "sites shown on the home screen.")),
+        host=html.escape(host), back=html.escape(_("Go back")),
+        back_url=html.escape(back_url, quote=True))
+
+
+class KioskBrowser:
+    """The policy, the audit log and the session's folders, wired into Qt."""
+
+    def __init__(self, policy: Any, start_url: str, audit: AuditLog, downloads: Path | None,
+                 uploads: list[Path], daemon_socket: str | None):
+        self.policy = policy
+        self.start_url = start_url
+        self.last_allowed = start_url
+        self.audit = audit
+        self.downloads = downloads
+        self.uploads = uploads
+        self.daemon_socket = daemon_socket
+        self.own_page_pending = False
+        self.view: Any = None
+        self.geometry: tuple[int, int, int, int] | None = None
+        self.popups: list[Any] = []
+        self._last_activity = 0.0
+
+    # -- every request ---------------------------------------------------------------
+
+    def intercept(self, info: Any) -> None:
+        from qtpy.QtWebEngineCore import QWebEngineUrlRequestInfo as Info
+
+        url = info.requestUrl().toString()
+        resource = info.resourceType()
+        main_frame = resource == Info.ResourceType.ResourceTypeMainFrame
+        frame = main_frame or resource == Info.ResourceType.ResourceTypeSubFrame
+        if main_frame and url.startswith("data:") and self.own_page_pending \
+                and info.navigationType() == Info.NavigationType.NavigationTypeTyped:
+            self.own_page_pending = False  # one page of ours, once
+            self.audit.decision("kiosk:refused-page", True, "kiosk:own-page", "mainframe", True)
+            return
+        initiator = info.initiator().toString() or None
+        verdict = self.policy.decide(url, subresource=not frame, initiator=initiator)
+        name = str(resource).rsplit(".", 1)[-1].replace("ResourceType", "").lower()
+        self.audit.decision(verdict.url, verdict.allowed, verdict.rule, name, main_frame)
+        if not verdict.allowed:
+            info.block(True)
+
+    # -- page navigations (for the resident's sake) --------------------------------------
+
+    def accept_navigation(self, url: Any, nav_type: Any, is_main_frame: bool) -> bool:
+        from qtpy.QtWebEngineCore import QWebEnginePage
+
+        text = url.toString()
+        if not is_main_frame:
+            return True  # frames are decided by the interceptor alone
+        if nav_type == QWebEnginePage.NavigationType.NavigationTypeTyped:
+            return True  # only this program "types": its own loads, gated by the interceptor
+        verdict = self.policy.decide(text)
+        if verdict.allowed:
+            return True
+        self.audit.event("refused_navigation", url=verdict.url, rule=verdict.rule)
+        self.show_refused(verdict.url)
+        return False
+
+    def show_refused(self, url: str) -> None:
+        from qtpy import QtCore
+
+        def load() -> None:
+            self.own_page_pending = True
+            self.view.webview.setHtml(refused_page(url, self.last_allowed))
+
+        QtCore.QTimer.singleShot(0, load)
+
+    def open_popup(self, url: Any) -> None:
+        """window.open / target=_blank: the same view if allowed, else a short notice."""
+        self.audit.event("popup", url=url.toString())
+        verdict = self.policy.decide(url.toString())
+        if verdict.allowed:
+            self.view.webview.load(url)
+            return
+        self.audit.event("refused_navigation", url=verdict.url, rule=verdict.rule)
+        self.toast(_("This site is not reachable from this kiosk."))
+
+    # -- downloads and uploads ------------------------------------------------------------
+
+    def on_download(self, download: Any) -> None:
+        url = download.url().toString()
+        mime = download.mimeType().split(";")[0].strip().lower()
+        verdict = self.policy.decide(url, subresource=True)
+        if self.downloads is None or mime not in DOWNLOAD_TYPES or not verdict.allowed:
+            self.audit.event("download", url=url, mime=mime, allowed=False)
+            download.cancel()
+            self.toast(_("Only PDF documents and pictures can be saved on this kiosk."))
+            return
+        name = Path(download.suggestedFileName() or "document").stem[:60] or "document"
+        name = "".join(c if c.isalnum() or c in "-_ " else "_" for c in name)
+        download.setDownloadDirectory(str(self.downloads))
+        download.setDownloadFileName(name + DOWNLOAD_TYPES[mime])
+        download.accept()
+        self.audit.event("download", url=url, mime=mime, allowed=True,
+                         file=str(self.downloads / (name + DOWNLOAD_TYPES[mime])))
+        self.toast(_("Document saved: you can print it with the « Print » button."))
+
+    def choose_files(self, multiple: bool) -> list[str]:
+        """The file chooser: only this session's scans and downloads."""
+        from kiosk.browser.chooser import choose
+
+        files = sorted((p for folder in self.uploads if folder.is_dir()
+                        for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+        chosen = choose(self.view, files, multiple)
+        self.audit.event("upload", files=[p.name for p in chosen])
+        return [str(p) for p in chosen]
+
+    def toast(self, message: str) -> None:
+        script = ("(() => { const d = document.createElement('div'); d.textContent = %r;"
+                  "d.style.cssText = 'position:fixed;left:50%%;top:24px;transform:translateX(-50%%);"
+                  "background:#1d2733;color:#fff;font:28px sans-serif;padding:20px 32px;"
+                  "border-radius:12px;z-index:2147483647';"
+                  "document.body.appendChild(d); setTimeout(() => d.remove(), 6000); })()"
+                  % message)
+        self.view.webview.page().runJavaScript(script)
+
+    # -- input and shortcuts -------------------------------------------------------------
+
+    def filter_event(self, event: Any) -> bool:
+        """True to swallow the event. Real input also keeps the session alive."""
+        from qtpy import QtCore
+
+        kind = event.type()
+        if kind in (QtCore.QEvent.Type.MouseButtonPress, QtCore.QEvent.Type.TouchBegin,
+                    QtCore.QEvent.Type.KeyPress, QtCore.QEvent.Type.Wheel):
+            self.report_activity()
+        if kind in (QtCore.QEvent.Type.KeyPress, QtCore.QEvent.Type.ShortcutOverride):
+            key = event.key()
+            modifiers = event.modifiers()
+            ctrl = bool(modifiers & QtCore.Qt.KeyboardModifier.ControlModifier)
+            alt = bool(modifiers & QtCore.Qt.KeyboardModifier.AltModifier)
+            if QtCore.Qt.Key.Key_F1 <= key <= QtCore.Qt.Key.Key_F35 and \
+                    key != QtCore.Qt.Key.Key_F5:
+                return True
+            if alt and key == QtCore.Qt.Key.Key_F4:
+                return True
+            if ctrl and 0 < key < 0x110000:
+                letter = chr(key).upper()
+                shift = bool(modifiers & QtCore.Qt.KeyboardModifier.ShiftModifier)
+                if letter in BLOCKED_CTRL_KEYS or (shift and letter in "ICJ"):
+                    return True
+        if kind in (QtCore.QEvent.Type.ContextMenu, QtCore.QEvent.Type.Drop,
+                    QtCore.QEvent.Type.DragEnter):
+            return True
+        return False
+
+    def report_activity(self) -> None:
+        now = time.monotonic()
+        if self.daemon_socket is None or now - self._last_activity < ACTIVITY_INTERVAL_SECONDS:
+            return
+        self._last_activity = now
+
+        def send() -> None:
+            from kiosk.daemon_client import DaemonClient, DaemonError
+            try:
+                DaemonClient(self.daemon_socket, timeout=2).activity()
+            except DaemonError:
+                pass
+
+        threading.Thread(target=send, daemon=True).start()
+
+    # -- wiring into pywebview's Qt backend --------------------------------------------
+
+    def install(self) -> None:
+        """Swap pywebview's Qt classes for ones that route through this object."""
+        from qtpy import QtCore
+        from qtpy.QtWebEngineCore import (QWebEnginePage, QWebEngineScript,
+                                          QWebEngineUrlRequestInterceptor)
+        from webview.platforms import qt as webview_qt
+
+        kiosk = self
+        base = webview_qt.BrowserView
+
+        class Interceptor(QWebEngineUrlRequestInterceptor):
+            def __init__(self, window: Any):
+                super().__init__()
+
+            def interceptRequest(self, info: Any) -> None:  # noqa: N802 (Qt's name)
+                kiosk.intercept(info)
+
+        class PopupCatcher(QWebEnginePage):
+            """A page that never shows: it hands its first navigation to the view."""
+
+            def acceptNavigationRequest(self, url, nav_type, is_main_frame):  # noqa: N802
+                kiosk.open_popup(url)
+                QtCore.QTimer.singleShot(0, lambda: kiosk.popups.remove(self)
+                                         if self in kiosk.popups else None)
+                return False
+
+        class Page(base.WebPage):
+            def createWindow(self, window_type):  # noqa: N802
+                catcher = PopupCatcher(self.profile(), self)
+                kiosk.popups.append(catcher)  # Qt does not own it: keep it alive until used
+                return catcher
+
+            def acceptNavigationRequest(self, url, nav_type, is_main_frame):  # noqa: N802
+                return kiosk.accept_navigation(url, nav_type, is_main_frame)
+
+            def chooseFiles(self, mode, old_files, mime_types):  # noqa: N802
+                multiple = mode == QWebEnginePage.FileSelectionMode.FileSelectOpenMultiple
+                return kiosk.choose_files(multiple)
+
+            def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802
+                pass
+
+        class InputFilter(QtCore.QObject):
+            def eventFilter(self, watched, event):  # noqa: N802
+                return kiosk.filter_event(event)
+
+        class View(base):
+            RequestInterceptor = Interceptor  # installed on the profile before any load
+
+            def __init__(self, window: Any):
+                kiosk.own_page_pending = True  # pywebview's empty placeholder page
+                super().__init__(window)
+                kiosk.view = self
+                # pywebview's page class cannot be subclassed in place (it names
+                # itself through a module global), so ours replaces it afterwards.
+                page = Page(self, profile=self.profile)
+                self.webview.setPage(page)
+                self.webview.setAcceptDrops(False)
+                self.profile.downloadRequested.connect(kiosk.on_download)
+                page.printRequested.connect(lambda: None)
+                script = QWebEngineScript()
+                script.setName("plus-kiosk-keyboard")
+                script.setSourceCode((resources.files("kiosk.browser") / "keyboard.js")
+                                     .read_text(encoding="utf-8"))
+                script.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentReady)
+                script.setWorldId(QWebEngineScript.ScriptWorldId.ApplicationWorld)
+                script.setRunsOnSubFrames(True)
+                self.profile.scripts().insert(script)
+                page.loadFinished.connect(kiosk.on_load_finished)
+                self._input_filter = InputFilter(self)
+                QtCore.QCoreApplication.instance().installEventFilter(self._input_filter)
+                self.webview.setUrl(QtCore.QUrl(kiosk.start_url))
+
+            def showEvent(self, event):  # noqa: N802
+                super().showEvent(event)
+                if kiosk.geometry:  # after pywebview's own sizing, which has the last word
+                    x, y, width, height = kiosk.geometry
+                    self.setFixedSize(width, height)
+                    self.move(x, y)
+
+        webview_qt.BrowserView = View
+
+    def on_load_finished(self, ok: bool) -> None:
+        url = self.view.webview.url().toString()
+        if ok and url.startswith(("http:", "https:")):
+            self.last_allowed = url  # where « Go back » returns: a page that did load
+        self.audit.event("loaded", ok=ok, url=url[:200] if not url.startswith("data:")
+                         else "kiosk:refused-page", title=self.view.webview.title())
+
+
+def _chromium_flags(no_sandbox: bool) -> None:
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    ours = "--disable-background-networking --disable-component-update --no-pings"
+    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} {ours}".strip()
+    if no_sandbox:
+        os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+    else:
+        os.environ.pop("QTWEBENGINE_DISABLE_SANDBOX", None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk-browser", description=_(
+        "The PLUS kiosk browser: one resident session, allowed sites only."))
+    parser.add_argument("--url", required=True, help=_("page to open"))
+    parser.add_argument("--config", help=_("site file (default: the one in use)"))
+    parser.add_argument("--record", help=_("write every request decision to this file "
+                                           "(JSON lines)"))
+    parser.add_argument("--geometry", help=_("x,y,width,height of the window (default: "
+                                             "full screen)"))
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help=_("tests run as root only: turn Chromium's sandbox off"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    set_language(os.environ.get("KIOSK_LANGUAGE") or language_from_environment())
+    args = build_parser().parse_args(argv)
+    if args.no_sandbox and os.geteuid() != 0:
+        print(_("--no-sandbox is only for tests run as root."), file=sys.stderr)
+        return 2
+    if os.geteuid() == 0 and not args.no_sandbox:
+        print(_("The kiosk browser does not run as root: Chromium's sandbox needs an "
+                "ordinary user."), file=sys.stderr)
+        return 2
+    try:
+        config = site_config.load(args.config)
+        geometry = parse_geometry(args.geometry)
+    except site_config.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ValueError:
+        print(_("--geometry takes x,y,width,height"), file=sys.stderr)
+        return 2
+    policy = config.policy()
+    start = policy.decide(args.url)
+    if not start.allowed:
+        print(_("This site is not reachable from this kiosk.") + f" ({start.rule})",
+              file=sys.stderr)
+        return 1
+
+    _chromium_flags(args.no_sandbox)
+    import webbrowser
+
+    import webview
+
+    # Nothing may ever leave for a system browser.
+    webbrowser.open = webbrowser.open_new = webbrowser.open_new_tab = lambda *a, **k: False
+    webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = False
+    webview.settings["ALLOW_DOWNLOADS"] = False   # ours are wired by hand, not pywebview's
+    webview.settings["ALLOW_FILE_URLS"] = False
+
+    downloads = os.environ.get("KIOSK_DOWNLOADS_DIR")
+    uploads = [Path(p) for p in (os.environ.get("KIOSK_SCANS_DIR"), downloads) if p]
+    audit = AuditLog(args.record)
+    kiosk = KioskBrowser(policy, start.url, audit, Path(downloads) if downloads else None,
+                         uploads, os.environ.get("KIOSK_DAEMON_SOCKET"))
+    kiosk.geometry = geometry
+    kiosk.install()
+    options: dict[str, Any] = {"frameless": True, "easy_drag": False, "text_select": True,
+                               "fullscreen": geometry is None}
+    if geometry:
+        options.update(x=geometry[0], y=geometry[1], width=geometry[2], height=geometry[3])
+    window = webview.create_window("PLUS kiosk", html="<!doctype html><title></title>", **options)
+    audit.event("start", url=start.url, pid=os.getpid())
+    webview.start(gui="qt", private_mode=True, debug=False)
+    audit.event("exit")
+    audit.close()
+    del window
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Small fake portals on 127.0.0.1 for the browser and shell tests.
+
+One HTTP server answers for every test host name (the browser maps them all to
+127.0.0.1 with Chromium's --host-resolver-rules) and records which host each
+request was for, so a test can prove that nothing reached a refused host.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ALLOWED_HOST = "portal.test"
+EVIL_HOST = "evil.test"
+
+# Every clickable thing sits at a fixed place (the browser window is at 0,0).
+LINKS = [
+    ("file", "file:///etc/passwd"),
+    ("javascript", "javascript:location.href='http://evil.test:{port}/from-javascript'"),
+    ("data", "data:text/html,<h1>EVIL data page</h1>"),
+    ("userinfo", "http://portal.test@evil.test:{port}/userinfo"),
+    ("hexip", "http://0x7f.0.0.1:{port}/hex-ip"),
+    ("redirect", "/redirect"),
+    ("popup-link", "http://evil.test:{port}/target-blank\" target=\"_blank"),
+    ("download-exe", "/files/outil.exe"),
+    ("download-pdf", "/files/avis.pdf"),
+]
+
+
+def link_position(name: str) -> tuple[int, int]:
+    index = [n for n, _ in LINKS].index(name)
+    return 60 + (index % 3) * 400 + 150, 200 + (index // 3) * 110 + 40
+
+
+def _page(title: str, body: str) -> bytes:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+            "<style>body{margin:0;font:24px sans-serif} a.big{position:absolute;display:block;"
+            "width:300px;height:80px;background:#dde;text-align:center;line-height:80px}"
+            "</style></head><body>" + body + "</body></html>").encode()
+
+
+PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]"
+       b"/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+       b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+@dataclass
+class Portals:
+    server: ThreadingHTTPServer
+    hits: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def url(self, path: str = "/", host: str = ALLOWED_HOST) -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def hosts_hit(self) -> set[str]:
+        return {host for host, _ in self.hits}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start() -> Portals:
+    portals: Portals
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def send(self, status: int, body: bytes, kind: str = "text/html; charset=utf-8",
+                 **headers: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name.replace("_", "-"), value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            portals.hits.append((host, self.path))
+            port = portals.port
+            if host != ALLOWED_HOST:
+                self.send(200, _page("EVIL", "<h1>EVIL page reached</h1>"))
+            elif self.path == "/":
+                self.send(200, _page("Portail test", (
+                    "<h1 id='title'>Portail de test</h1>"
+                    "<form id='form' action='/merci' style='position:absolute;left:60px;top:200px'>"
+                    "<label>Numéro fiscal <input id='fiscal' name='fiscal' "
+                    "style='font-size:32px;width:600px'></label></form>")))
+            elif self.path.startswith("/merci"):
+                self.send(200, _page("Merci", f"<h1>Merci</h1><p id='got'>{self.path}</p>"))
+            elif self.path == "/escape":
+                links = "".join(
+                    f"<a class='big' id='{name}' href=\"{href.format(port=port)}\" "
+                    f"style='left:{60 + (i % 3) * 400}px;top:{200 + (i // 3) * 110}px'>{name}</a>"
+                    for i, (name, href) in enumerate(LINKS))
+                self.send(200, _page("Escape", (
+                    "<h1 id='title'>Escape attempts</h1>" + links +
+                    f"<iframe src='http://evil.test:{port}/iframe' style='position:absolute;"
+                    "left:60px;top:560px;width:300px;height:100px'></iframe>"
+                    f"<img src='http://evil.test:{port}/pixel.png'>"
+                    f"<script>fetch('http://evil.test:{port}/fetch').catch(() => 0);"
+                    f"window.open('http://evil.test:{port}/window-open');"
+                    f"new Image().src = 'http://{EVIL_HOST}:{port}/beacon';</script>")))
+            elif self.path == "/redirect":
+                self.send(302, b"", Location=f"http://evil.test:{port}/redirected")
+            elif self.path == "/files/avis.pdf":
+                self.send(200, PDF, "application/pdf",
+                          Content_Disposition='attachment; filename="avis-imposition.pdf"')
+            elif self.path == "/files/outil.exe":
+                self.send(200, b"MZ\x90\x00", "application/x-msdownload",
+                          Content_Disposition='attachment; filename="outil.exe"')
+            else:
+                self.send(404, _page("Introuvable", "<h1>404</h1>"))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    portals = Portals(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return portals
