@@ -28,6 +28,23 @@ LINKS = [
 ]
 
 
+FORM_FIELD = (360, 180)
+
+
+def keyboard_key(key: str, screen=(1280, 800)) -> tuple[int, int]:
+    """Where the on-page keyboard draws ``key`` (see keyboard.js: fixed geometry)."""
+    rows = [list("1234567890") + ["⌫"], list("azertyuiopé"), list("qsdfghjklmè"),
+            ["⇧"] + list("wxcvbnàçù@"), [".", "-", "_", "'", " ", "↵", "▼"]]
+    top = screen[1] - (8 + 5 * 64 + 4 * 8 + 8)
+    for r, row in enumerate(rows):
+        if key in row:
+            widths = [320 if k == " " else 64 for k in row]
+            left = (screen[0] - (sum(widths) + 8 * (len(row) - 1))) // 2
+            c = row.index(key)
+            return left + sum(widths[:c]) + 8 * c + widths[c] // 2, top + 8 + r * 72 + 32
+    raise KeyError(key)
+
+
 def link_position(name: str) -> tuple[int, int]:
     index = [n for n, _ in LINKS].index(name)
     return 60 + (index % 3) * 400 + 150, 200 + (index // 3) * 110 + 40
@@ -91,9 +108,9 @@ def start() -> Portals:
             elif self.path == "/":
                 self.send(200, _page("Portail test", (
                     "<h1 id='title'>Portail de test</h1>"
-                    "<form id='form' action='/merci' style='position:absolute;left:60px;top:200px'>"
-                    "<label>Numéro fiscal <input id='fiscal' name='fiscal' "
-                    "style='font-size:32px;width:600px'></label></form>")))
+                    "<form id='form' action='/merci'><label for='fiscal'>Numéro fiscal</label>"
+                    "<input id='fiscal' name='fiscal' style='position:absolute;left:60px;"
+                    "top:150px;width:600px;height:60px;font-size:32px'></form>")))
             elif self.path.startswith("/merci"):
                 self.send(200, _page("Merci", f"<h1>Merci</h1><p id='got'>{self.path}</p>"))
             elif self.path == "/escape":

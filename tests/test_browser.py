@@ -118,3 +118,22 @@ def test_browser_will_not_run_as_root_with_its_sandbox(tmp_path, site_portals):
                             capture_output=True, text=True, timeout=60,
                             env={**os.environ, "LANGUAGE": "en"})
     assert result.returncode == 2 and "sandbox" in result.stderr
+
+
+def test_touch_keyboard_fills_a_real_web_form(tmp_path, xvfb, site_portals):
+    site = site_for_portal(tmp_path, site_portals.url("/"))
+    browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/")).start()
+    try:
+        time.sleep(0.5)
+        click(xvfb.display, *portals.FORM_FIELD)
+        time.sleep(0.8)
+        screenshot(xvfb.display, "browser-touch-keyboard")
+        for key in "1234567890123":
+            click(xvfb.display, *portals.keyboard_key(key))
+        click(xvfb.display, *portals.keyboard_key("↵"))
+        wait_for(lambda: any(path.startswith("/merci") for _, path in site_portals.hits),
+                 what="the form submitted")
+        submitted = [path for _, path in site_portals.hits if path.startswith("/merci")][-1]
+        assert submitted == "/merci?fiscal=1234567890123"
+    finally:
+        browser.stop()
