@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["kiosk", "kiosk.*"]),
     package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"],
-                  "kiosk.browser": ["*.js", "*.html"]},
+                  "kiosk.browser": ["*.js", "*.html"], "kiosk.shell": ["*.kv"]},
     install_requires=[
         "ada-url>=1.15",
         "babel>=2.12",
@@ -26,6 +26,7 @@ setup(
         "pypdf>=4.0",
         "img2pdf>=0.5",
         "pywebview[qt]>=5.0",
+        "kivy>=2.3",
     ],
     extras_require={
         "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5", "reportlab>=4.0"],
@@ -35,6 +36,7 @@ setup(
             "kioskctl = kiosk.kioskctl:main",
             "kiosk-daemon = kiosk.daemon.server:main",
             "kiosk-browser = kiosk.browser.app:main",
+            "kiosk-shell = kiosk.shell.app:main",
         ],
     },
 )

@@ -131,8 +131,13 @@ class Devices(_Section):
     usb_storage: Literal["refuse", "allow"] = "refuse"
 
 
+class Agent(_Section):
+    pin_hash: StrictStr = ""          # from `kioskctl pin-hash`; "" = agent menu disabled
+    shutdown_command: tuple[StrictStr, ...] = ("systemctl", "poweroff")
+
+
 class Browser(_Section):
-    command: tuple[StrictStr, ...] = ()
+    command: tuple[StrictStr, ...] = ("kiosk-browser",)
 
 
 class Filter(_Section):
@@ -164,6 +169,7 @@ class SiteConfig(_Section):
     sharing: Sharing = Sharing()
     devices: Devices = Devices()
     browser: Browser = Browser()
+    agent: Agent = Agent()
     filter: Filter = Filter()
     portal: tuple[Portal, ...] = Field(min_length=1)
     _source: str = PrivateAttr(default="")

@@ -112,8 +112,17 @@ class DaemonClient:
     def end_session(self, reason: str = "user") -> dict[str, Any]:
         return self.request("POST", "/session/end", json_body={"reason": reason})
 
-    def open_url(self, url: str) -> dict[str, Any]:
-        return self.request("POST", "/browser", json_body={"url": url})
+    def open_url(self, url: str, *, geometry: list[int] | None = None,
+                 language: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url}
+        if geometry is not None:
+            body["geometry"] = geometry
+        if language is not None:
+            body["language"] = language
+        return self.request("POST", "/browser", json_body=body)
+
+    def close_browser(self) -> list[int]:
+        return self.request("POST", "/browser/close")["stopped"]
 
     def print_file(self, path: str | Path, copies: int = 1) -> dict[str, Any]:
         path = Path(path)

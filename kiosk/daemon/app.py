@@ -156,20 +156,45 @@ def browser_open() -> tuple[Response, int]:
     if not verdict.allowed:
         raise ApiError(403, "url_refused", tr("This site is not reachable from this kiosk."),
                        rule=verdict.rule)
+    body = _json_body()
+    geometry = body.get("geometry")
+    if geometry is not None and not (isinstance(geometry, list) and len(geometry) == 4 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10000 for v in geometry)):
+        raise ApiError(400, "bad_geometry", tr("The window position is not valid."))
+    language = body.get("language", rt.config.site.default_language)
+    if language not in rt.config.site.languages:
+        language = rt.config.site.default_language
     command = list(rt.config.browser.command)
     if not command:
         raise ApiError(409, "no_browser", tr("No browser is configured on this kiosk."))
     for pid in rt.processes.pids():
         rt.processes.stop(pid)
+    argv = [*command, "--url", verdict.url]
+    if rt.config.source:
+        argv += ["--config", rt.config.source]
+    if geometry:
+        argv += ["--geometry", ",".join(str(v) for v in geometry)]
     env = {**os.environ,
+           "KIOSK_LANGUAGE": language,
+           "KIOSK_DAEMON_SOCKET": current_app.config.get("KIOSK_SOCKET", ""),
            "KIOSK_DOWNLOADS_DIR": str(session.dir("downloads")),
            "KIOSK_SCANS_DIR": str(session.dir("scans")),
            "KIOSK_BROWSER_DIR": str(session.dir("browser"))}
     try:
-        pid = rt.processes.spawn([*command, "--url", verdict.url], env=env)
+        pid = rt.processes.spawn(argv, env=env)
     except OSError:
         raise ApiError(503, "browser_failed", tr("The browser could not be started.")) from None
     return jsonify({"pid": pid, "url": verdict.url}), 201
+
+
+@api.post("/browser/close")
+def browser_close() -> Response:
+    """Back to the home screen: the session goes on, its browser does not."""
+    rt = runtime()
+    stopped = rt.processes.pids()
+    for pid in stopped:
+        rt.processes.stop(pid)
+    return jsonify({"stopped": stopped})
 
 
 # -- printing --------------------------------------------------------------------
@@ -319,9 +344,9 @@ def openapi_document() -> Response:
     return jsonify(openapi.document())
 
 
-def create_app(rt: Runtime) -> Flask:
+def create_app(rt: Runtime, socket_path: str = "") -> Flask:
     app = Flask("kiosk.daemon")
-    app.config.update(KIOSK_RUNTIME=rt, MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+    app.config.update(KIOSK_RUNTIME=rt, MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES, KIOSK_SOCKET=socket_path,
                       KIOSK_DEFAULT_LANGUAGE=rt.config.site.default_language,
                       JSON_SORT_KEYS=False)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

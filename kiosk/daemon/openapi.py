@@ -96,7 +96,14 @@ def document() -> dict[str, Any]:
                                                              "url": {"type": "string"}}},
                           "Browser started"), **_errors(400, 403, 409, 503)},
             _body({"type": "object", "required": ["url"],
-                   "properties": {"url": {"type": "string"}}}, required=True))},
+                   "properties": {"url": {"type": "string"},
+                                  "language": {"type": "string"},
+                                  "geometry": {"type": "array", "minItems": 4, "maxItems": 4,
+                                               "items": {"type": "integer", "minimum": 0,
+                                                         "maximum": 10000}}}}, required=True))},
+        "/api/v1/browser/close": {"post": _op("Close the session's browser", {
+            "200": _json({"type": "object", "properties": {
+                "stopped": {"type": "array", "items": {"type": "integer"}}}}, "Stopped")})},
         "/api/v1/print": {"post": _op(
             "Print a PDF, PNG or JPEG file",
             {"201": _json({"type": "object", "required": ["job"],

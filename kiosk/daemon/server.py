@@ -86,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runtime = Runtime.build(config, data_dir)
     runtime.start()  # the boot wipe happens here, before anyone can connect
-    server = waitress.create_server(create_app(runtime), unix_socket=str(socket_path),
+    server = waitress.create_server(create_app(runtime, str(socket_path)),
+                                    unix_socket=str(socket_path),
                                     unix_socket_perms="660", threads=8, channel_timeout=60,
                                     ident="plus-kiosk")
     if config.daemon.socket_group:

@@ -1,0 +1,388 @@
+"""``kiosk-shell``: what a resident sees and touches (Kivy, full screen, touch first).
+
+The shell holds no resident data: sessions, the idle clock, printing and the
+wipe belong to the daemon, which the shell only asks through
+``kiosk.daemon_client``. Daemon calls run off the UI thread, so a slow printer
+never freezes the screen; the daemon's state (polled every second) drives the
+idle warning and the return to the welcome screen, even when the session ended
+without the shell (idle timeout, agent reset).
+
+Layout lives in ``kiosk.kv``; this module is behaviour only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from kiosk import config as site_config
+from kiosk.agent_pin import PinGate
+from kiosk.daemon_client import DaemonClient, DaemonError
+from kiosk.i18n import LANGUAGES, translation
+from kiosk.shell import speech
+
+WELCOME_CYCLE_SECONDS = 3.0
+END_SCREEN_SECONDS = 6.0
+ACTIVITY_INTERVAL_SECONDS = 5.0
+CONTROL_BAR_WIDTH = 260
+WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
+                 "gcf": "Touché lékran an pou koumansé",
+                 "en": "Touch the screen to start"}
+
+
+def has_default_route(route_file: str = "/proc/net/route") -> bool:
+    """Offline means no way out: no default route (the bus's 4G link is down)."""
+    try:
+        lines = Path(route_file).read_text().splitlines()[1:]
+    except OSError:
+        return True  # cannot tell: do not lock residents out
+    return any(line.split()[1:2] == ["00000000"] for line in lines if line.strip())
+
+
+def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | None,
+                size: tuple[int, int] | None) -> Any:
+    """Import Kivy only here: its import opens a window and reads the command line."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    from kivy.config import Config
+    Config.set("kivy", "keyboard_mode", "dock")  # Kivy's own keyboard for the PIN field
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    if size:
+        Config.set("graphics", "width", str(size[0]))
+        Config.set("graphics", "height", str(size[1]))
+        Config.set("graphics", "borderless", "1")
+        Config.set("graphics", "position", "custom")
+        Config.set("graphics", "left", "0")
+        Config.set("graphics", "top", "0")
+    else:
+        Config.set("graphics", "fullscreen", "auto")
+
+    from kivy.app import App
+    from kivy.clock import Clock, mainthread
+    from kivy.core.window import Window
+    from kivy.lang import Builder
+    from kivy.properties import (BooleanProperty, DictProperty, ListProperty, NumericProperty,
+                                 StringProperty)
+
+    class ShellApp(App):
+        lang = StringProperty(config.site.default_language)
+        scale = NumericProperty(1.0)
+        contrast = BooleanProperty(False)
+        countdown = NumericProperty(-1)
+        welcome_text = StringProperty(WELCOME_TEXTS[config.site.default_language])
+        message = StringProperty("")
+        offline = BooleanProperty(False)
+        portals = ListProperty([])
+        status = DictProperty({})
+        agent_open = BooleanProperty(False)
+        site_name = StringProperty(config.site.name)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.config_site = config
+            self.socket_path = socket_path
+            self.record_path = record
+            self.pin = PinGate(config.agent.pin_hash)
+            self._welcome_index = 0
+            self._last_activity = 0.0
+            self._agent_taps: list[float] = []
+            self._speaking = None
+            self.portals = [{"id": p.id, "url": p.start_url,
+                             "names": {lang: getattr(p.name, lang) for lang in LANGUAGES}}
+                            for p in config.portal]
+
+        # -- helpers used by kiosk.kv ----------------------------------------------------
+
+        def t(self, message: str, lang: str) -> str:
+            """Translate (kv re-evaluates because ``lang`` is passed in)."""
+            return translation(lang).gettext(message)
+
+        def fs(self, size: float, scale: float) -> float:
+            from kivy.metrics import sp
+            return sp(size * scale)
+
+        def colors(self, contrast: bool) -> dict[str, list[float]]:
+            if contrast:
+                return {"bg": [0, 0, 0, 1], "fg": [1, 1, 0.2, 1], "tile": [0, 0, 0, 1],
+                        "tile_fg": [1, 1, 1, 1], "accent": [1, 1, 0.2, 1], "bar": [0, 0, 0, 1],
+                        "danger": [1, 1, 0.2, 1], "danger_fg": [0, 0, 0, 1]}
+            return {"bg": [0.96, 0.97, 0.98, 1], "fg": [0.07, 0.07, 0.07, 1],
+                    "tile": [0.04, 0.36, 0.68, 1], "tile_fg": [1, 1, 1, 1],
+                    "accent": [1, 0.82, 0.25, 1], "bar": [0.11, 0.15, 0.2, 1],
+                    "danger": [0.75, 0.1, 0.1, 1], "danger_fg": [1, 1, 1, 1]}
+
+        def fill_tiles(self, grid: Any) -> None:
+            from kivy.factory import Factory
+            grid.clear_widgets()
+            for portal in self.portals:
+                tile = Factory.PortalTile()  # kv-declared properties exist only after init
+                tile.portal = portal
+                grid.add_widget(tile)
+
+        def fill_pin_pad(self, grid: Any) -> None:
+            from kivy.factory import Factory
+            grid.clear_widgets()
+            field = self.root.ids.pin if self.root else None
+            for key in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "⌫", "0", "OK"]:
+                button = Factory.BigButton(text=key)
+                if key == "⌫":
+                    button.bind(on_release=lambda b: setattr(self.root.ids.pin, "text",
+                                                             self.root.ids.pin.text[:-1]))
+                elif key == "OK":
+                    button.bind(on_release=lambda b: self.check_pin(self.root.ids.pin.text))
+                else:
+                    button.bind(on_release=lambda b, k=key: setattr(
+                        self.root.ids.pin, "text", self.root.ids.pin.text + k))
+                grid.add_widget(button)
+            del field
+
+        # -- the record (tests and field debugging) --------------------------------------
+
+        def record(self, event: str, **details: Any) -> None:
+            if not self.record_path:
+                return
+            with open(self.record_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"event": event, **details, "time": time.time()},
+                                        ensure_ascii=False) + "\n")
+
+        # -- daemon calls, off the UI thread ---------------------------------------------
+
+        def call(self, method: Callable[[DaemonClient], Any],
+                 done: Callable[[Any], None] | None = None,
+                 failed: Callable[[DaemonError], None] | None = None) -> None:
+            def run() -> None:
+                client = DaemonClient(self.socket_path, timeout=30, language=self.lang)
+                try:
+                    result = method(client)
+                except DaemonError as error:
+                    if failed is not None:
+                        Clock.schedule_once(lambda dt, e=error: failed(e))
+                    else:
+                        Clock.schedule_once(lambda dt, e=error: self.show_message(e.message))
+                    return
+                finally:
+                    client.close()
+                if done is not None:
+                    Clock.schedule_once(lambda dt, r=result: done(r))
+            threading.Thread(target=run, daemon=True).start()
+
+        # -- screens ----------------------------------------------------------------------
+
+        def go(self, name: str) -> None:
+            manager = self.root.ids.screens
+            if manager.current != name:
+                manager.current = name
+                self.record("screen", name=name)
+
+        @property
+        def screen(self) -> str:
+            return self.root.ids.screens.current
+
+        def show_message(self, text: str) -> None:
+            self.message = text
+            self.record("message", text=text)
+            Clock.schedule_once(lambda dt: setattr(self, "message", ""), 8)
+
+        def start_session(self) -> None:
+            self.call(lambda c: c.start_session(), lambda session: self.on_session(session))
+
+        def on_session(self, session: dict[str, Any]) -> None:
+            self.record("session", id=session["id"])
+            self.go("home")
+
+        def open_portal(self, portal: dict[str, Any]) -> None:
+            width, height = Window.size
+            bar = int(CONTROL_BAR_WIDTH * self.scale)
+            geometry = [bar, 0, max(200, width - bar), height]
+            self.record("portal", id=portal["id"])
+            self.call(lambda c: c.open_url(portal["url"], geometry=geometry, language=self.lang),
+                      lambda result: self.go("portal"))
+
+        def go_home(self) -> None:
+            self.call(lambda c: c.close_browser(), lambda result: self.go("home"))
+
+        def finish(self) -> None:
+            """« Terminer »: end and wipe, then say so."""
+            self.call(lambda c: c.end_session("user"), self.on_ended)
+
+        def on_ended(self, report: dict[str, Any]) -> None:
+            self.record("ended", wiped=report.get("wiped"), reason=report.get("reason"))
+            self.countdown = -1
+            self.lang = config.site.default_language  # the next resident starts in French
+            self.scale = 1.0
+            self.contrast = False
+            self.go("end")
+            Clock.schedule_once(lambda dt: self.go("welcome") if self.screen == "end" else None,
+                                END_SCREEN_SECONDS)
+
+        def still_here(self) -> None:
+            self.call(lambda c: c.activity(), lambda state: setattr(self, "countdown", -1))
+
+        def set_lang(self, lang: str) -> None:
+            self.lang = lang
+            self.record("lang", lang=lang)
+
+        def set_scale(self, scale: float) -> None:
+            self.scale = scale
+            self.record("scale", scale=scale)
+
+        def toggle_contrast(self) -> None:
+            self.contrast = not self.contrast
+            self.record("contrast", on=self.contrast)
+
+        def read_aloud(self, text: str) -> None:
+            if self._speaking is not None and self._speaking.poll() is None:
+                self._speaking.terminate()
+            self._speaking = speech.speak(text, self.lang)
+            self.record("speak", text=text, lang=self.lang)
+
+        def print_latest_download(self) -> None:
+            def job(client: DaemonClient) -> Any:
+                status = client.status()
+                folder = Path(status["session"]["dirs"]["downloads"])
+                files = sorted((p for p in folder.iterdir() if p.is_file()),
+                               key=lambda p: p.stat().st_mtime)
+                if not files:
+                    return None
+                return client.print_file(files[-1])
+            self.call(job, lambda result: self.show_message(
+                self.t("Printing…", self.lang) if result else
+                self.t("Nothing to print yet: save a document from the site first.", self.lang)))
+
+        def scan(self) -> None:
+            self.show_message(self.t("Scanning…", self.lang))
+            self.call(lambda c: c.scan(), lambda result: self.show_message(
+                self.t("Scan ready: {pages} page(s).", self.lang).format(pages=result["pages"])))
+
+        # -- the agent menu -----------------------------------------------------------------
+
+        def agent_tap(self) -> None:
+            """Five taps on the site name within three seconds open the PIN pad."""
+            now = time.monotonic()
+            self._agent_taps = [t for t in self._agent_taps if now - t < 3] + [now]
+            if len(self._agent_taps) >= 5:
+                self._agent_taps = []
+                self.record("agent_gesture")
+                self.root.ids.pin.text = ""
+                self.go("pin")
+
+        def check_pin(self, pin: str) -> None:
+            self.root.ids.pin.text = ""
+            locked = self.pin.locked_for()
+            if not locked and self.pin.check(pin):
+                self.record("agent_menu")
+                self.go("agent")
+                return
+            locked = self.pin.locked_for()
+            self.record("agent_pin_refused", locked=locked)
+            self.show_message(self.t("Locked for {seconds} s.", self.lang).format(seconds=locked)
+                              if locked else self.t("Wrong PIN.", self.lang))
+
+        def agent_reset(self) -> None:
+            self.call(lambda c: c.end_session("agent"), self.on_ended)
+
+        def agent_test_page(self) -> None:
+            def job(client: DaemonClient) -> Any:
+                from kiosk.shell.testpage import make_test_page
+                started = client.status()["session"] is None
+                if started:
+                    client.start_session()
+                page = make_test_page(Path(client.status()["session"]["dirs"]["prints"]),
+                                      self.config_site)
+                job = client.print_file(page)
+                if started:
+                    client.end_session("agent")
+                return job
+            self.call(job, lambda job: self.show_message(
+                self.t("Test page sent to the printer.", self.lang)))
+
+        def agent_restart(self) -> None:
+            self.record("restart")
+            self.stop()
+            os._exit(3)  # systemd starts the shell again
+
+        def agent_shutdown(self) -> None:
+            import subprocess
+            self.record("shutdown")
+            subprocess.Popen(list(config.agent.shutdown_command))
+
+        # -- clocks ----------------------------------------------------------------------------
+
+        def cycle_welcome(self, dt: float) -> None:
+            languages = list(config.site.languages)
+            self._welcome_index = (self._welcome_index + 1) % len(languages)
+            self.welcome_text = WELCOME_TEXTS[languages[self._welcome_index]]
+
+        def poll(self, dt: float) -> None:
+            self.offline = not has_default_route(os.environ.get("KIOSK_ROUTE_FILE",
+                                                                "/proc/net/route"))
+            self.call(lambda c: c.status(), self.on_status, failed=lambda error: None)
+
+        def on_status(self, status: dict[str, Any]) -> None:
+            self.status = status
+            state = status["state"]
+            if state == "warning":
+                if self.countdown < 0:
+                    self.record("warning")
+                self.countdown = status.get("countdown") or 0
+            else:
+                self.countdown = -1
+            in_session = self.screen in ("home", "portal")
+            if in_session and status["session"] is None:
+                self.on_ended(status.get("last_wipe") or {"reason": "idle"})
+
+        def on_touch(self, window: Any, touch: Any) -> bool:
+            now = time.monotonic()
+            if self.screen in ("home", "portal") and \
+                    now - self._last_activity > ACTIVITY_INTERVAL_SECONDS:
+                self._last_activity = now
+                self.call(lambda c: c.activity(), failed=lambda error: None)
+            return False
+
+        def build(self) -> Any:
+            self.title = "PLUS kiosk"
+            Window.bind(on_touch_down=self.on_touch)
+            root = Builder.load_file(str(Path(__file__).with_name("kiosk.kv")))
+            Clock.schedule_interval(self.cycle_welcome, WELCOME_CYCLE_SECONDS)
+            Clock.schedule_interval(self.poll, 1.0)
+            return root
+
+        def on_start(self) -> None:
+            self.record("screen", name="welcome")
+
+    return ShellApp()
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    width, height = (int(v) for v in text.lower().split("x"))
+    return width, height
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk-shell", description="PLUS kiosk shell")
+    parser.add_argument("--config", help="site file (default: the one in use)")
+    parser.add_argument("--socket", help="daemon socket (default: from the site file)")
+    parser.add_argument("--record", help="write screen changes to this file (JSON lines)")
+    parser.add_argument("--size", help="WIDTHxHEIGHT window instead of full screen")
+    args = parser.parse_args(argv)
+    try:
+        config = site_config.load(args.config)
+    except site_config.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    app = build_shell(config, args.socket or config.daemon.socket, args.record,
+                      parse_size(args.size))
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
