@@ -10,10 +10,16 @@ SITE   := kiosk/sites/espace-sud.toml
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Debian packages the kiosk and its suite need (installed only when missing):
-# CUPS with the cups-pdf printer, SANE (its "test" scanner), Xvfb and xsel for the
-# clipboard, poppler for reading PDFs back, and what pycups compiles against.
-RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xsel
-TEST_DEBS := $(RUN_DEBS) xvfb poppler-utils libcups2-dev gcc
+# CUPS with the cups-pdf printer, SANE (its "test" scanner), xsel for the clipboard,
+# espeak-ng to read aloud, the X libraries Qt WebEngine and Kivy load; for the tests
+# Xvfb, xdotool (real clicks), ImageMagick (screenshots), poppler (reading PDFs back)
+# and what pycups compiles against.
+RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xsel espeak-ng \
+             fonts-dejavu-core libmtdev1 libgl1 libegl1 libnss3 libasound2 libxkbfile1 \
+             libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 \
+             libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
+             libxcb-image0 libxcb-xkb1
+TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick poppler-utils libcups2-dev gcc
 
 .PHONY: demo test bench i18n clean
 

@@ -278,7 +278,10 @@ def screenshot(display: str, name: str) -> Path:
 
 
 def click(display: str, x: int, y: int) -> None:
-    subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
+    # (no --sync: it waits forever when the pointer is already there)
+    # Move there in two steps: a window that just appeared learns where the pointer is.
+    subprocess.run(["xdotool", "mousemove", str(x + 3), str(y + 3), "sleep", "0.05",
+                    "mousemove", str(x), str(y), "sleep", "0.05", "click", "1"],
                    env={**os.environ, "DISPLAY": display}, check=True, timeout=10)
 
 
@@ -352,3 +355,90 @@ class Browser:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+@dataclass
+class Stack:
+    """Daemon + shell (+ the browser the daemon starts), all real, on one Xvfb screen."""
+
+    root: Path
+    display: str
+    cupsd: Cupsd
+    portal_url: str
+    pin: str = "4321"
+    daemon: subprocess.Popen | None = None
+    shell: subprocess.Popen | None = None
+
+    @property
+    def record(self) -> Path:
+        return self.root / "shell.jsonl"
+
+    @property
+    def browser_audit(self) -> Path:
+        return self.root / "browser.jsonl"
+
+    def write_site(self) -> Path:
+        from kiosk.agent_pin import hash_pin
+        browser = [str(Path(sys.executable).parent / "kiosk-browser"), "--no-sandbox",
+                   "--record", str(self.browser_audit)]
+        site = site_for_portal(self.root, self.portal_url)
+        text = site.read_text().replace(
+            "[daemon]\n", f'[daemon]\nagent_token_file = "{self.root}/token"\n'
+                          f'x_display = "{self.display}"\n')
+        text += ("\n[session]\nidle_warning_seconds = 10\nidle_countdown_seconds = 5\n"
+                 f"\n[browser]\ncommand = {json_list(browser)}\n"
+                 f'\n[agent]\npin_hash = "{hash_pin(self.pin, iterations=1000)}"\n'
+                 '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n')
+        site.write_text(text)
+        return site
+
+    def start(self) -> "Stack":
+        site = self.write_site()
+        env = {**os.environ, "DISPLAY": self.display, "CUPS_SERVER": self.cupsd.socket,
+               "LANGUAGE": "fr",
+               "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
+        self.daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kiosk-daemon"), "--config", str(site)], env=env,
+            stdout=subprocess.DEVNULL, stderr=(self.root / "daemon.log").open("a"))
+        wait_for(lambda: (self.root / "daemon.sock").exists(), timeout=30, what="daemon")
+        self.shell = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kiosk-shell"), "--config", str(site), "--size",
+             "1280x800", "--record", str(self.record)], env=env,
+            stdout=subprocess.DEVNULL, stderr=(self.root / "shell.log").open("a"))
+        self.wait(lambda e: e["event"] == "layout" and e["screen"] == "welcome", "welcome")
+        return self
+
+    def events(self) -> list[dict]:
+        from kiosk.browser.audit import read
+        return read(self.record) if self.record.exists() else []
+
+    def wait(self, predicate, what: str, timeout: float = 30.0, since: int = 0) -> dict:
+        def found():
+            if self.shell is not None and self.shell.poll() is not None:
+                raise AssertionError("shell exited:\n" + (self.root / "shell.log").read_text())
+            return next((e for e in reversed(self.events()[since:]) if predicate(e)), None)
+        return wait_for(found, timeout=timeout, what=what)
+
+    def target(self, name: str, screen: str | None = None) -> tuple[int, int]:
+        for event in reversed(self.events()):
+            if event["event"] == "layout" and (screen is None or event["screen"] == screen) \
+                    and name in event["targets"]:
+                return tuple(event["targets"][name])
+        raise AssertionError(f"no {name} on screen")
+
+    def tap(self, name: str, screen: str | None = None) -> None:
+        click(self.display, *self.target(name, screen))
+
+    def stop(self) -> None:
+        for process in (self.shell, self.daemon):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def json_list(items: list[str]) -> str:
+    import json
+    return json.dumps(items)

