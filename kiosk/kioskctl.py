@@ -134,6 +134,21 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return EXIT_BLOCKED
 
 
+def cmd_allowlist_suggest(args: argparse.Namespace) -> int:
+    from kiosk.allowlist_suggest import as_toml, suggest
+    try:
+        proposals = suggest(args.file)
+    except OSError as exc:
+        print(_("Cannot read the recording {path}: {error}").format(
+            path=args.file, error=exc.strerror), file=sys.stderr)
+        return EXIT_ERROR
+    if not proposals:
+        print(_("Nothing was refused during this visit: no rule to add."))
+        return EXIT_OK
+    sys.stdout.write(as_toml(proposals))
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -160,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     check_url.add_argument("--initiator", help=_("origin of the page making the request"))
     check_url.add_argument("--json", action="store_true", help=_("print the decision as JSON"))
     check_url.set_defaults(func=cmd_check_url)
+
+    suggest_command = commands.add_parser(
+        "allowlist-suggest", help=_("propose allow rules from a recorded visit "
+                                    "(kiosk-browser --record FILE)"))
+    suggest_command.add_argument("file")
+    suggest_command.set_defaults(func=cmd_allowlist_suggest)
 
     for name, func, text in (
             ("status", cmd_status, _("show the session, printer, scanner and plugged devices")),

@@ -77,6 +77,26 @@ def test_portal_opens_beside_the_controls_then_finish_wipes(stack, fake_portals)
         timeout=30, what="portal page loaded in the browser")
     time.sleep(1)
     screenshot(stack.display, "shell-6-portal")
+    # Input in the browser counts as activity: 13 s of touches in the page only,
+    # past the 10 s idle delay, and no warning.
+    started = time.monotonic()
+    while time.monotonic() - started < 13:
+        click(stack.display, 900, 500)
+        time.sleep(2.5)
+    assert not any(e["event"] == "warning" for e in stack.events())
+    # Fill the portal's form with the on-page keyboard, then « Back » returns to it.
+    offset = 260
+    click(stack.display, portals.FORM_FIELD[0] + offset, portals.FORM_FIELD[1])
+    time.sleep(0.8)
+    for key in "972↵":
+        x, y = portals.keyboard_key(key, screen=(1280 - offset, 800))
+        click(stack.display, x + offset, y)
+    wait_for(lambda: ("portal.test", "/merci?fiscal=972") in fake_portals.hits, what="form sent")
+    audit_before = len(read(stack.browser_audit))
+    stack.tap("portal_back", "portal")
+    wait_for(lambda: any(e.get("event") == "loaded" and e.get("url", "").endswith("/")
+                         for e in read(stack.browser_audit)[audit_before:]),
+             what="back to the form page")
     mark = len(stack.events())
     stack.tap("portal_finish", "portal")
     ended = stack.wait(lambda e: e["event"] == "ended", "session end", since=mark)

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from kiosk import config as site_config
 from kiosk.browser.audit import AuditLog
+from kiosk.browser.control import control_address
 from kiosk.i18n import _, language_from_environment, set_language
 
 DOWNLOAD_TYPES = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
@@ -303,6 +304,47 @@ class KioskBrowser:
 
         webview_qt.BrowserView = View
 
+    def serve_control(self, path: str) -> None:
+        """The shell's « Back » button: one word per connection on an abstract Unix
+        socket named after the session (it dies with this process at the wipe)."""
+        import socket
+
+        from qtpy import QtCore
+
+        class Relay(QtCore.QObject):
+            command = QtCore.Signal(str)
+
+        relay = Relay()
+        relay.command.connect(self.on_command)  # queued into the GUI thread
+        self._relay = relay
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(control_address(path))
+        server.listen(4)
+
+        def loop() -> None:
+            while True:
+                connection, _address = server.accept()
+                with connection:
+                    word = connection.recv(64).decode(errors="replace").strip()
+                    if word in ("back", "reload", "start"):
+                        relay.command.emit(word)
+                        connection.sendall(b"ok\n")
+
+        threading.Thread(target=loop, name="control", daemon=True).start()
+
+    def on_command(self, word: str) -> None:
+        self.audit.event("command", word=word)
+        view = self.view.webview
+        if word == "back":
+            if view.history().canGoBack():
+                view.back()
+            else:
+                view.load(__import__("qtpy.QtCore", fromlist=["QUrl"]).QUrl(self.start_url))
+        elif word == "reload":
+            view.reload()
+        elif word == "start":
+            view.load(__import__("qtpy.QtCore", fromlist=["QUrl"]).QUrl(self.start_url))
+
     def on_load_finished(self, ok: bool) -> None:
         url = self.view.webview.url().toString()
         if ok and url.startswith(("http:", "https:")):
@@ -379,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          uploads, os.environ.get("KIOSK_DAEMON_SOCKET"))
     kiosk.geometry = geometry
     kiosk.install()
+    if os.environ.get("KIOSK_BROWSER_CONTROL"):
+        kiosk.serve_control(os.environ["KIOSK_BROWSER_CONTROL"])
     options: dict[str, Any] = {"frameless": True, "easy_drag": False, "text_select": True,
                                "fullscreen": geometry is None}
     if geometry:

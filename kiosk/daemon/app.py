@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
 
+from kiosk.browser.control import control_name
 from kiosk.daemon import errors, openapi
 from kiosk.daemon.errors import ApiError, tr
 from kiosk.i18n import N_
@@ -179,7 +180,8 @@ def browser_open() -> tuple[Response, int]:
            "KIOSK_DAEMON_SOCKET": current_app.config.get("KIOSK_SOCKET", ""),
            "KIOSK_DOWNLOADS_DIR": str(session.dir("downloads")),
            "KIOSK_SCANS_DIR": str(session.dir("scans")),
-           "KIOSK_BROWSER_DIR": str(session.dir("browser"))}
+           "KIOSK_BROWSER_DIR": str(session.dir("browser")),
+           "KIOSK_BROWSER_CONTROL": control_name(session.id)}
     try:
         pid = rt.processes.spawn(argv, env=env)
     except OSError:

@@ -35,7 +35,7 @@ CONTROL_BAR_WIDTH = 260
 SHELL_TEXTS = (
     N_("Agent PIN"), N_("Agent menu"), N_("Are you still there?"), N_("Back"), N_("Cancel"),
     N_("Choose the site you need"), N_("Contrast"), N_("Finish"), N_("Home"),
-    N_("I am still here"), N_("Listen"), N_("Print a test page"), N_("Print"),
+    N_("I am still here"), N_("Listen"), N_("Back to the previous page"), N_("Print a test page"), N_("Print"),
     N_("Reset the session"), N_("Restart the screen"), N_("Scan"), N_("Shut down the kiosk"),
     N_("Thank you, and see you soon."),
     N_("The connection is down. It will come back by itself; please wait."),
@@ -243,6 +243,25 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.record("portal", id=portal["id"])
             self.call(lambda c: c.open_url(portal["url"], geometry=geometry, language=self.lang),
                       lambda result: self.go("portal"))
+
+        def browser_back(self) -> None:
+            """« Back »: the browser's own history, through its control socket."""
+            def job(client: DaemonClient) -> Any:
+                import socket
+                from kiosk.browser.control import control_address, control_name
+                session = client.status()["session"]
+                if not session:
+                    return None
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+                    control.settimeout(3)
+                    try:
+                        control.connect(control_address(control_name(session["id"])))
+                        control.sendall(b"back\n")
+                        return control.recv(16)
+                    except OSError:
+                        return None
+            self.record("back")
+            self.call(job)
 
         def go_home(self) -> None:
             self.call(lambda c: c.close_browser(), lambda result: self.go("home"))
