@@ -79,7 +79,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         Config.set("graphics", "fullscreen", "auto")
 
     from kivy.app import App
-    from kivy.clock import Clock, mainthread
+    from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.lang import Builder
     from kivy.properties import (BooleanProperty, DictProperty, ListProperty, NumericProperty,
