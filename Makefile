@@ -18,7 +18,7 @@ RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xs
              fonts-dejavu-core libmtdev1 libgl1 libegl1 libnss3 libasound2 libxkbfile1 \
              libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 \
              libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
-             libxcb-image0 libxcb-xkb1
+             libxcb-image0 libxcb-xkb1 x11-utils
 TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick poppler-utils libcups2-dev gcc
 
 .PHONY: demo test bench i18n clean
@@ -63,10 +63,17 @@ demo: $(VENV)/.installed
 	@for url in $(DEMO_URLS); do \
 	  $(BIN)/kioskctl --lang $(DEMO_LANG) check-url "$$url" --config $(SITE); echo; done
 	LANGUAGE=$(DEMO_LANG) $(BIN)/python tools/demo_daemon.py
+	@if [ -n "$$DISPLAY" ]; then \
+	  echo "Starting the whole kiosk on $$DISPLAY (Ctrl+C to quit)…"; \
+	  LANGUAGE=$(DEMO_LANG) $(BIN)/python tools/demo_kiosk.py; \
+	else \
+	  echo "No screen (DISPLAY unset): the kiosk's own screens are shown by 'make test' screenshots in test-artifacts/."; \
+	fi
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/urlfilter.py
 	$(BIN)/python bench/daemon.py
+	$(BIN)/python bench/handover.py
 
 # Refresh the catalogues after changing messages in the code.
 i18n: $(VENV)/.installed

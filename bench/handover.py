@@ -95,7 +95,7 @@ def main() -> int:
             started = time.perf_counter()
             daemon, audit = start_daemon(folder, xvfb.display, url)
             client = DaemonClient(folder / "daemon.sock")
-            wait_for(lambda: healthy(client), timeout=60, interval=0.01, what="daemon")
+            wait_for(lambda c=client: healthy(c), timeout=60, interval=0.01, what="daemon")
             open_portal(client, audit, url)
             colds.append(time.perf_counter() - started)
             daemon.terminate()

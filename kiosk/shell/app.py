@@ -422,6 +422,19 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
     return ShellApp()
 
 
+def screen_size() -> tuple[int, int] | None:
+    """The X screen's size (xdpyinfo): a borderless window that large is full screen
+    even without a window manager, where SDL's own full screen may not be."""
+    import re
+    import subprocess
+    try:
+        output = subprocess.run(["xdpyinfo"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"dimensions:\s+(\d+)x(\d+) pixels", output)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def parse_size(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
@@ -442,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     app = build_shell(config, args.socket or config.daemon.socket, args.record,
-                      parse_size(args.size))
+                      parse_size(args.size) or screen_size())
     app.run()
     return 0
 
