@@ -151,6 +151,15 @@ class Names(_Section):
     en: Text
 
 
+class BusStop(_Section):
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                     "sunday"]
+    commune: Text
+    place: StrictStr = ""
+    start: Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "08:00"
+    end: Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "13:00"
+
+
 class Portal(_Section):
     id: Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=32)]
     name: Names
@@ -172,14 +181,29 @@ class SiteConfig(_Section):
     agent: Agent = Agent()
     filter: Filter = Filter()
     portal: tuple[Portal, ...] = Field(min_length=1)
+    bus_stop: tuple[BusStop, ...] = ()
     _source: str = PrivateAttr(default="")
+
+    def next_stops(self, now: "datetime | None" = None, count: int = 3) -> list[BusStop]:
+        """The bus's coming stops, from now on (a stop under way counts)."""
+        from datetime import datetime, timedelta
+        now = now or datetime.now()
+        days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        upcoming = []
+        for offset in range(8):
+            day = now + timedelta(days=offset)
+            for stop in self.bus_stop:
+                if stop.weekday == days[day.weekday()] and \
+                        (offset > 0 or stop.end > now.strftime("%H:%M")):
+                    upcoming.append((offset, stop.start, stop))
+        return [stop for _, _, stop in sorted(upcoming, key=lambda item: item[:2])][:count]
 
     @property
     def source(self) -> str:
         """The file this configuration was read from."""
         return self._source
 
-    def portal_by_id(self, portal_id: str) -> Portal | None:
+    def portal_by_id(self, portal_id: str) -> Portal | None:  # noqa: D102
         return next((p for p in self.portal if p.id == portal_id), None)
 
     def rule_sources(self) -> dict[str, str]:

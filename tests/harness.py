@@ -366,6 +366,7 @@ class Stack:
     cupsd: Cupsd
     portal_url: str
     pin: str = "4321"
+    extra_site: str = ""
     daemon: subprocess.Popen | None = None
     shell: subprocess.Popen | None = None
 
@@ -388,14 +389,16 @@ class Stack:
         text += ("\n[session]\nidle_warning_seconds = 10\nidle_countdown_seconds = 5\n"
                  f"\n[browser]\ncommand = {json_list(browser)}\n"
                  f'\n[agent]\npin_hash = "{hash_pin(self.pin, iterations=1000)}"\n'
-                 '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n')
+                 '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n' + self.extra_site)
         site.write_text(text)
         return site
 
     def start(self) -> "Stack":
         site = self.write_site()
+        (self.root / "route").write_text("Iface\tDestination\tGateway\n"
+                                         "wwan0\t00000000\t0100000A\n")
         env = {**os.environ, "DISPLAY": self.display, "CUPS_SERVER": self.cupsd.socket,
-               "LANGUAGE": "fr",
+               "LANGUAGE": "fr", "KIOSK_ROUTE_FILE": str(self.root / "route"),
                "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
         self.daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "kiosk-daemon"), "--config", str(site)], env=env,

@@ -174,3 +174,60 @@ def test_offline_detection_reads_the_routing_table(tmp_path):
     assert has_default_route(str(table))
     table.write_text("Iface\tDestination\tGateway\nlo\t0000007F\t00000000\n")
     assert not has_default_route(str(table))
+
+
+STOPS = "".join(
+    f'\n[[bus_stop]]\nweekday = "{day}"\ncommune = "{commune}"\nplace = "Mairie"\n'
+    for day, commune in (("monday", "Le Marin"), ("tuesday", "Sainte-Anne"),
+                         ("wednesday", "Le Vauclin"), ("thursday", "Rivière-Pilote")))
+
+
+def test_bus_stops_on_welcome_and_the_offline_screen(tmp_path, xvfb, cupsd, fake_portals):
+    stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/"), extra_site=STOPS)
+    stack.start()
+    try:
+        stops = stack.wait(lambda e: e["event"] == "stops", "bus stops")
+        assert stops["text"].startswith("Prochains arrêts du bus")
+        assert sum(commune in stops["text"] for commune in
+                   ("Le Marin", "Sainte-Anne", "Le Vauclin", "Rivière-Pilote")) == 3
+        time.sleep(1)  # the first frames of a fresh window take a moment to draw
+        screenshot(stack.display, "shell-0-welcome-bus-stops")
+        (tmp_path / "route").write_text("Iface\tDestination\tGateway\n")  # 4G link down
+        stack.wait(lambda e: e["event"] == "offline" and e["on"], "offline screen")
+        time.sleep(0.5)
+        screenshot(stack.display, "shell-11-offline")
+        (tmp_path / "route").write_text("Iface\tDestination\tGateway\nwwan0\t00000000\t01\n")
+        stack.wait(lambda e: e["event"] == "offline" and not e["on"], "back online")
+    finally:
+        stack.stop()
+
+
+def test_next_stops_come_in_order_from_now():
+    from datetime import datetime
+    from kiosk import config
+    from harness import SITE
+    text = SITE.read_text() + STOPS
+    site = config.load_text(text)
+    wednesday_noon = datetime(2026, 11, 25, 12, 0)
+    assert [s.commune for s in site.next_stops(wednesday_noon)] == [
+        "Le Vauclin", "Rivière-Pilote", "Le Marin"]
+    wednesday_evening = datetime(2026, 11, 25, 18, 0)
+    assert [s.commune for s in site.next_stops(wednesday_evening, count=2)] == [
+        "Rivière-Pilote", "Le Marin"]
+
+
+def test_idle_warning_shows_above_the_portal_and_gives_it_back(stack):
+    from PIL import Image
+    start_session(stack)
+    mark = len(stack.events())
+    stack.tap("tile_0", "home")
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "portal",
+               since=mark)
+    stack.wait(lambda e: e["event"] == "warning", "idle warning", timeout=25, since=mark)
+    time.sleep(1)
+    shot = Image.open(screenshot(stack.display, "shell-12-warning-over-portal")).convert("RGB")
+    assert sum(shot.getpixel((900, 300))) < 120  # the dark warning, not the white page
+    stack.tap("still_here")
+    time.sleep(2)
+    shot = Image.open(screenshot(stack.display, "shell-13-portal-again")).convert("RGB")
+    assert sum(shot.getpixel((900, 300))) > 600  # the page is back on top

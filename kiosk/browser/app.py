@@ -326,7 +326,7 @@ class KioskBrowser:
                 connection, _address = server.accept()
                 with connection:
                     word = connection.recv(64).decode(errors="replace").strip()
-                    if word in ("back", "reload", "start"):
+                    if word in ("back", "reload", "start", "raise"):
                         relay.command.emit(word)
                         connection.sendall(b"ok\n")
 
@@ -344,6 +344,9 @@ class KioskBrowser:
             view.reload()
         elif word == "start":
             view.load(__import__("qtpy.QtCore", fromlist=["QUrl"]).QUrl(self.start_url))
+        elif word == "raise":  # the shell's warning is over: the page comes back on top
+            self.view.raise_()
+            self.view.activateWindow()
 
     def on_load_finished(self, ok: bool) -> None:
         url = self.view.webview.url().toString()

@@ -35,7 +35,8 @@ CONTROL_BAR_WIDTH = 260
 SHELL_TEXTS = (
     N_("Agent PIN"), N_("Agent menu"), N_("Are you still there?"), N_("Back"), N_("Cancel"),
     N_("Choose the site you need"), N_("Contrast"), N_("Finish"), N_("Home"),
-    N_("I am still here"), N_("Listen"), N_("Back to the previous page"), N_("Print a test page"), N_("Print"),
+    N_("I am still here"), N_("Listen"), N_("Back to the previous page"),
+    N_("Next stops of the bus:"), N_("Print a test page"), N_("Print"),
     N_("Reset the session"), N_("Restart the screen"), N_("Scan"), N_("Shut down the kiosk"),
     N_("Thank you, and see you soon."),
     N_("The connection is down. It will come back by itself; please wait."),
@@ -97,6 +98,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         status = DictProperty({})
         agent_open = BooleanProperty(False)
         site_name = StringProperty(config.site.name)
+        stops_text = StringProperty("")
 
         def __init__(self) -> None:
             super().__init__()
@@ -244,8 +246,8 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.call(lambda c: c.open_url(portal["url"], geometry=geometry, language=self.lang),
                       lambda result: self.go("portal"))
 
-        def browser_back(self) -> None:
-            """« Back »: the browser's own history, through its control socket."""
+        def tell_browser(self, word: str) -> None:
+            """One word to the session's browser (back, raise…) through its control socket."""
             def job(client: DaemonClient) -> Any:
                 import socket
                 from kiosk.browser.control import control_address, control_name
@@ -256,12 +258,24 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                     control.settimeout(3)
                     try:
                         control.connect(control_address(control_name(session["id"])))
-                        control.sendall(b"back\n")
+                        control.sendall(word.encode() + b"\n")
                         return control.recv(16)
                     except OSError:
                         return None
-            self.record("back")
             self.call(job)
+
+        def browser_back(self) -> None:
+            self.record("back")
+            self.tell_browser("back")
+
+        def cover_browser(self, covered: bool) -> None:
+            """The warning and offline screens must not hide under the browser window."""
+            if self.screen != "portal":
+                return
+            if covered:
+                Window.raise_window()
+            else:
+                self.tell_browser("raise")
 
         def go_home(self) -> None:
             self.call(lambda c: c.close_browser(), lambda result: self.go("home"))
@@ -379,10 +393,33 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             languages = list(config.site.languages)
             self._welcome_index = (self._welcome_index + 1) % len(languages)
             self.welcome_text = WELCOME_TEXTS[languages[self._welcome_index]]
+            self.stops_text = self.describe_stops(languages[self._welcome_index])
+
+        def describe_stops(self, lang: str) -> str:
+            if config.site.kind != "bus" or not config.bus_stop:
+                return ""
+            days = {"fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi",
+                           "dimanche"],
+                    "gcf": ["lendi", "madi", "mèkrédi", "jédi", "vandrédi", "sanmdi",
+                            "dimanch"],
+                    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                           "Sunday"]}[lang]
+            order = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                     "sunday"]
+            lines = [self.t("Next stops of the bus:", lang)]
+            for stop in config.next_stops():
+                place = f" — {stop.place}" if stop.place else ""
+                lines.append(f"{days[order.index(stop.weekday)]} {stop.start}–{stop.end} : "
+                             f"{stop.commune}{place}")
+            return "\n".join(lines)
 
         def poll(self, dt: float) -> None:
-            self.offline = not has_default_route(os.environ.get("KIOSK_ROUTE_FILE",
-                                                                "/proc/net/route"))
+            offline = not has_default_route(os.environ.get("KIOSK_ROUTE_FILE",
+                                                           "/proc/net/route"))
+            if offline != self.offline:
+                self.offline = offline
+                self.record("offline", on=offline)
+                self.cover_browser(offline)
             self.call(lambda c: c.status(), self.apply_status, failed=lambda error: None)
 
         def apply_status(self, status: dict[str, Any]) -> None:
@@ -391,9 +428,12 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             if state == "warning":
                 if self.countdown < 0:
                     self.record("warning")
+                    self.cover_browser(True)
                     Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
                 self.countdown = status.get("countdown") or 0
             else:
+                if self.countdown >= 0 and status["session"] is not None:
+                    self.cover_browser(False)
                 self.countdown = -1
             in_session = self.screen in ("home", "portal")
             if in_session and status["session"] is None:
@@ -416,7 +456,10 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             return root
 
         def on_start(self) -> None:
+            self.stops_text = self.describe_stops(self.lang)
             self.record("screen", name="welcome")
+            if self.stops_text:
+                self.record("stops", text=self.stops_text)
             Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
     return ShellApp()
