@@ -13,6 +13,7 @@ Where the file comes from: ``--config``, else ``$KIOSK_CONFIG``, else
 from __future__ import annotations
 
 import difflib
+from datetime import datetime, timedelta
 import os
 import re
 import tomllib
@@ -184,9 +185,8 @@ class SiteConfig(_Section):
     bus_stop: tuple[BusStop, ...] = ()
     _source: str = PrivateAttr(default="")
 
-    def next_stops(self, now: "datetime | None" = None, count: int = 3) -> list[BusStop]:
+    def next_stops(self, now: datetime | None = None, count: int = 3) -> list[BusStop]:
         """The bus's coming stops, from now on (a stop under way counts)."""
-        from datetime import datetime, timedelta
         now = now or datetime.now()
         days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
         upcoming = []
@@ -203,7 +203,7 @@ class SiteConfig(_Section):
         """The file this configuration was read from."""
         return self._source
 
-    def portal_by_id(self, portal_id: str) -> Portal | None:  # noqa: D102
+    def portal_by_id(self, portal_id: str) -> Portal | None:
         return next((p for p in self.portal if p.id == portal_id), None)
 
     def rule_sources(self) -> dict[str, str]:
