@@ -325,8 +325,10 @@ class Browser:
 
     def start(self, geometry: str = "0,0,1280,800") -> "Browser":
         self.downloads.mkdir(exist_ok=True)
+        (self.root / "scans").mkdir(exist_ok=True)
         env = {**os.environ, "DISPLAY": self.display, "LANGUAGE": "fr",
                "KIOSK_DOWNLOADS_DIR": str(self.downloads),
+               "KIOSK_SCANS_DIR": str(self.root / "scans"),
                "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "kiosk-browser"), "--url", self.url, "--config",

@@ -111,6 +111,12 @@ def start() -> Portals:
                     "<form id='form' action='/merci'><label for='fiscal'>Numéro fiscal</label>"
                     "<input id='fiscal' name='fiscal' style='position:absolute;left:60px;"
                     "top:150px;width:600px;height:60px;font-size:32px'></form>")))
+            elif self.path == "/upload":
+                self.send(200, _page("Envoi", (
+                    "<h1>Justificatif de domicile</h1><input type='file' id='proof' "
+                    "style='position:absolute;left:60px;top:150px;width:400px;height:80px' "
+                    "onchange=\"location.href='/merci?file='+encodeURIComponent("
+                    "this.files[0].name)\">")))
             elif self.path.startswith("/merci"):
                 self.send(200, _page("Merci", f"<h1>Merci</h1><p id='got'>{self.path}</p>"))
             elif self.path == "/escape":

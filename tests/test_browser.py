@@ -8,6 +8,7 @@ asked for: only the allowed one may appear; the audit log and the page shown
 must agree.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -135,5 +136,54 @@ def test_touch_keyboard_fills_a_real_web_form(tmp_path, xvfb, site_portals):
                  what="the form submitted")
         submitted = [path for _, path in site_portals.hits if path.startswith("/merci")][-1]
         assert submitted == "/merci?fiscal=1234567890123"
+    finally:
+        browser.stop()
+
+
+def test_upload_dialog_offers_only_this_sessions_documents(tmp_path, xvfb, site_portals):
+    import os
+    site = site_for_portal(tmp_path, site_portals.url("/"))
+    browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/upload"))
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "downloads" / "avis.pdf").write_bytes(b"%PDF-1.4")
+    time.sleep(0.05)
+    (tmp_path / "scans" / "justificatif.pdf").write_bytes(b"%PDF-1.4")
+    browser.start()
+    try:
+        time.sleep(0.5)
+        click(xvfb.display, 260, 190)  # the page's « Choose a file » field
+        time.sleep(1.5)
+        screenshot(xvfb.display, "browser-upload-chooser")
+        click(xvfb.display, 640, 181)  # first row: the newest document (the scan)
+        time.sleep(0.3)
+        click(xvfb.display, 649, 579)  # « Envoyer ce document »
+        wait_for(lambda: any(p == "/merci?file=justificatif.pdf" for _, p in site_portals.hits),
+                 what="the scan sent through the upload field")
+        uploads = [e for e in browser.entries() if e.get("event") == "upload"]
+        assert uploads and uploads[-1]["files"] == ["justificatif.pdf"]
+    finally:
+        browser.stop()
+
+
+def test_shortcuts_that_would_leave_do_nothing(tmp_path, xvfb, site_portals):
+    import os
+    site = site_for_portal(tmp_path, site_portals.url("/"))
+    browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/")).start()
+    env = {**os.environ, "DISPLAY": xvfb.display}
+    try:
+        windows = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "."],
+                                 capture_output=True, text=True, env=env).stdout.split()
+        for keys in ("ctrl+p", "ctrl+n", "ctrl+o", "ctrl+s", "F12", "ctrl+shift+i", "alt+F4",
+                     "ctrl+w", "ctrl+q", "ctrl+u", "F11"):
+            subprocess.run(["xdotool", "key", keys], env=env, check=True, timeout=10)
+            time.sleep(0.2)
+        time.sleep(1)
+        after = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "."],
+                               capture_output=True, text=True, env=env).stdout.split()
+        assert sorted(after) == sorted(windows)  # no dialog, no new or closed window
+        assert browser.process.poll() is None  # Alt+F4 / Ctrl+Q did not close it
+        loads = [e for e in browser.entries() if e.get("event") == "loaded"]
+        assert all("view-source" not in e["url"] for e in loads)
     finally:
         browser.stop()
