@@ -141,7 +141,6 @@ def test_touch_keyboard_fills_a_real_web_form(tmp_path, xvfb, site_portals):
 
 
 def test_upload_dialog_offers_only_this_sessions_documents(tmp_path, xvfb, site_portals):
-    import os
     site = site_for_portal(tmp_path, site_portals.url("/"))
     browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/upload"))
     (tmp_path / "downloads").mkdir()
