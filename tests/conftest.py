@@ -56,3 +56,12 @@ def daemon_factory(tmp_path, cupsd, xvfb):
 @pytest.fixture
 def daemon(daemon_factory):
     return daemon_factory()
+
+
+@pytest.fixture(scope="module")
+def fake_portals():
+    """Small HTTP sites on 127.0.0.1 answering for every test host name."""
+    import portals
+    server = portals.start()
+    yield server
+    server.stop()

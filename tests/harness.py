@@ -268,6 +268,23 @@ def require(*programs: str) -> None:
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+def read_log(path: Path) -> list[dict]:
+    """A JSON-lines record (the browser's audit log, the shell's record)."""
+    from kiosk.browser.audit import read
+    return read(path) if path.exists() else []
+
+
+def wait_entry(path: Path, process: subprocess.Popen | None, stderr_log: Path, predicate,
+               what: str, timeout: float, since: int) -> dict:
+    """The newest entry of ``path`` after the first ``since`` that matches ``predicate``;
+    fails at once, with the program's own output, if the program died meanwhile."""
+    def found():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{process.args[0]} exited:\n" + stderr_log.read_text())
+        return next((e for e in reversed(read_log(path)[since:]) if predicate(e)), None)
+    return wait_for(found, timeout=timeout, what=what)
+
+
 def screenshot(display: str, name: str) -> Path:
     """Keep what the screen shows (for people to look at) under test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -339,16 +356,12 @@ class Browser:
         return self
 
     def entries(self) -> list[dict]:
-        from kiosk.browser.audit import read
-        return read(self.audit_path) if self.audit_path.exists() else []
+        return read_log(self.audit_path)
 
     def wait_event(self, predicate, what: str, timeout: float = 30.0, since: int = 0) -> dict:
         """The newest audit entry (after the first ``since`` ones) that matches."""
-        def found():
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError("browser exited:\n" + (self.root / "browser.log").read_text())
-            return next((e for e in reversed(self.entries()[since:]) if predicate(e)), None)
-        return wait_for(found, timeout=timeout, what=what)
+        return wait_entry(self.audit_path, self.process, self.root / "browser.log", predicate,
+                          what, timeout, since)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -414,15 +427,11 @@ class Stack:
         return self
 
     def events(self) -> list[dict]:
-        from kiosk.browser.audit import read
-        return read(self.record) if self.record.exists() else []
+        return read_log(self.record)
 
     def wait(self, predicate, what: str, timeout: float = 30.0, since: int = 0) -> dict:
-        def found():
-            if self.shell is not None and self.shell.poll() is not None:
-                raise AssertionError("shell exited:\n" + (self.root / "shell.log").read_text())
-            return next((e for e in reversed(self.events()[since:]) if predicate(e)), None)
-        return wait_for(found, timeout=timeout, what=what)
+        return wait_entry(self.record, self.shell, self.root / "shell.log", predicate, what,
+                          timeout, since)
 
     def target(self, name: str, screen: str | None = None) -> tuple[int, int]:
         for event in reversed(self.events()):

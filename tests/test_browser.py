@@ -17,17 +17,10 @@ import portals
 from harness import Browser, click, screenshot, site_for_portal, wait_for
 
 
-@pytest.fixture(scope="module")
-def site_portals():
-    server = portals.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def browser(tmp_path, xvfb, site_portals):
-    site = site_for_portal(tmp_path, site_portals.url("/"))
-    instance = Browser(tmp_path, xvfb.display, site, site_portals.url("/escape"))
+def browser(tmp_path, xvfb, fake_portals):
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
+    instance = Browser(tmp_path, xvfb.display, site, fake_portals.url("/escape"))
     yield instance
     instance.stop()
 
@@ -36,8 +29,8 @@ def decisions(browser):
     return [e for e in browser.entries() if "allowed" in e and "event" not in e]
 
 
-def test_escape_page_gets_nothing_through(browser, site_portals, xvfb):
-    site_portals.hits.clear()
+def test_escape_page_gets_nothing_through(browser, fake_portals, xvfb):
+    fake_portals.hits.clear()
     browser.start()
     wait_for(lambda: {"subframe", "image", "xhr"} <= {
         d["resource_type"] for d in decisions(browser) if not d["allowed"]},
@@ -84,7 +77,7 @@ def test_escape_page_gets_nothing_through(browser, site_portals, xvfb):
         e.get("event") == "download" and e["allowed"] for e in entries))
 
     # The server never saw a request for any host but the allowed one.
-    assert site_portals.hosts_hit() == {portals.ALLOWED_HOST}, site_portals.hits
+    assert fake_portals.hosts_hit() == {portals.ALLOWED_HOST}, fake_portals.hits
     saved = list(browser.downloads.iterdir())
     assert [p.suffix for p in saved] == [".pdf"], saved
     assert saved[0].read_bytes().startswith(b"%PDF")
@@ -93,19 +86,19 @@ def test_escape_page_gets_nothing_through(browser, site_portals, xvfb):
         assert set(entry) >= {"url", "allowed", "rule", "resource_type", "main_frame"}
 
 
-def test_browser_refuses_to_open_a_refused_start_page(tmp_path, site_portals):
+def test_browser_refuses_to_open_a_refused_start_page(tmp_path, fake_portals):
     import subprocess
     import sys
     from pathlib import Path
 
-    site = site_for_portal(tmp_path, site_portals.url("/"))
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
     result = subprocess.run([str(Path(sys.executable).parent / "kiosk-browser"), "--url",
                              "http://evil.test/", "--config", str(site), "--no-sandbox"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
 
 
-def test_browser_will_not_run_as_root_with_its_sandbox(tmp_path, site_portals):
+def test_browser_will_not_run_as_root_with_its_sandbox(tmp_path, fake_portals):
     import os
     import subprocess
     import sys
@@ -113,17 +106,17 @@ def test_browser_will_not_run_as_root_with_its_sandbox(tmp_path, site_portals):
 
     if os.geteuid() != 0:
         pytest.skip("only meaningful as root")
-    site = site_for_portal(tmp_path, site_portals.url("/"))
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
     result = subprocess.run([str(Path(sys.executable).parent / "kiosk-browser"), "--url",
-                             site_portals.url("/"), "--config", str(site)],
+                             fake_portals.url("/"), "--config", str(site)],
                             capture_output=True, text=True, timeout=60,
                             env={**os.environ, "LANGUAGE": "en"})
     assert result.returncode == 2 and "sandbox" in result.stderr
 
 
-def test_touch_keyboard_fills_a_real_web_form(tmp_path, xvfb, site_portals):
-    site = site_for_portal(tmp_path, site_portals.url("/"))
-    browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/")).start()
+def test_touch_keyboard_fills_a_real_web_form(tmp_path, xvfb, fake_portals):
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
+    browser = Browser(tmp_path, xvfb.display, site, fake_portals.url("/")).start()
     try:
         time.sleep(0.5)
         click(xvfb.display, *portals.FORM_FIELD)
@@ -132,17 +125,17 @@ def test_touch_keyboard_fills_a_real_web_form(tmp_path, xvfb, site_portals):
         for key in "1234567890123":
             click(xvfb.display, *portals.keyboard_key(key))
         click(xvfb.display, *portals.keyboard_key("↵"))
-        wait_for(lambda: any(path.startswith("/merci") for _, path in site_portals.hits),
+        wait_for(lambda: any(path.startswith("/merci") for _, path in fake_portals.hits),
                  what="the form submitted")
-        submitted = [path for _, path in site_portals.hits if path.startswith("/merci")][-1]
+        submitted = [path for _, path in fake_portals.hits if path.startswith("/merci")][-1]
         assert submitted == "/merci?fiscal=1234567890123"
     finally:
         browser.stop()
 
 
-def test_upload_dialog_offers_only_this_sessions_documents(tmp_path, xvfb, site_portals):
-    site = site_for_portal(tmp_path, site_portals.url("/"))
-    browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/upload"))
+def test_upload_dialog_offers_only_this_sessions_documents(tmp_path, xvfb, fake_portals):
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
+    browser = Browser(tmp_path, xvfb.display, site, fake_portals.url("/upload"))
     (tmp_path / "downloads").mkdir()
     (tmp_path / "scans").mkdir()
     (tmp_path / "downloads" / "avis.pdf").write_bytes(b"%PDF-1.4")
@@ -157,7 +150,7 @@ def test_upload_dialog_offers_only_this_sessions_documents(tmp_path, xvfb, site_
         click(xvfb.display, 640, 181)  # first row: the newest document (the scan)
         time.sleep(0.3)
         click(xvfb.display, 649, 579)  # « Envoyer ce document »
-        wait_for(lambda: any(p == "/merci?file=justificatif.pdf" for _, p in site_portals.hits),
+        wait_for(lambda: any(p == "/merci?file=justificatif.pdf" for _, p in fake_portals.hits),
                  what="the scan sent through the upload field")
         uploads = [e for e in browser.entries() if e.get("event") == "upload"]
         assert uploads and uploads[-1]["files"] == ["justificatif.pdf"]
@@ -165,10 +158,10 @@ def test_upload_dialog_offers_only_this_sessions_documents(tmp_path, xvfb, site_
         browser.stop()
 
 
-def test_shortcuts_that_would_leave_do_nothing(tmp_path, xvfb, site_portals):
+def test_shortcuts_that_would_leave_do_nothing(tmp_path, xvfb, fake_portals):
     import os
-    site = site_for_portal(tmp_path, site_portals.url("/"))
-    browser = Browser(tmp_path, xvfb.display, site, site_portals.url("/")).start()
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
+    browser = Browser(tmp_path, xvfb.display, site, fake_portals.url("/")).start()
     env = {**os.environ, "DISPLAY": xvfb.display}
     try:
         windows = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "."],

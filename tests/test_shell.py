@@ -13,13 +13,6 @@ from harness import Stack, click, screenshot, wait_for
 from kiosk.agent_pin import LOCK_SECONDS, PinGate, hash_pin
 
 
-@pytest.fixture(scope="module")
-def fake_portals():
-    server = portals.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def stack(tmp_path, xvfb, cupsd, fake_portals):
     instance = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/")).start()
