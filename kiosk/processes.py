@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -59,6 +60,10 @@ class SessionProcesses:
     def __init__(self, state_file: Path):
         self.state_file = state_file
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.RLock()
+        # What the last wipe could not stop: kept in memory, since the wipe also
+        # empties the state file's folder before leftovers are asked for.
+        self._survivors: list[dict[str, int]] = []
 
     def _load(self) -> list[dict[str, int]]:
         try:
@@ -71,12 +76,13 @@ class SessionProcesses:
         self.state_file.write_text(json.dumps(entries))
 
     def spawn(self, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
-        child = subprocess.Popen(list(argv), env=env, start_new_session=True,
-                                 stdin=subprocess.DEVNULL)
-        self._children[child.pid] = child
-        started = _start_time(child.pid)
-        self._save(self._load() + [{"pid": child.pid, "start": started or 0}])
-        return child.pid
+        with self._lock:
+            child = subprocess.Popen(list(argv), env=env, start_new_session=True,
+                                     stdin=subprocess.DEVNULL)
+            self._children[child.pid] = child
+            started = _start_time(child.pid)
+            self._save(self._load() + [{"pid": child.pid, "start": started or 0}])
+            return child.pid
 
     def pids(self) -> list[int]:
         return [entry["pid"] for entry in self._load() if self._ours(entry)]
@@ -112,12 +118,17 @@ class SessionProcesses:
                 time.sleep(0.02)
 
     def wipe(self) -> None:
-        for entry in self._load():
-            if self._ours(entry):
-                self.stop(entry["pid"])
-        self._reap()
-        self._save([])
+        with self._lock:
+            entries = self._load() + self._survivors
+            for entry in entries:
+                if self._ours(entry):
+                    self.stop(entry["pid"])
+            self._reap()
+            self._survivors = [entry for entry in entries if self._ours(entry)]
+            self._save(self._survivors)
 
     def leftovers(self) -> list[str]:
-        return [f"process {entry['pid']} still running" for entry in self._load()
-                if self._ours(entry)]
+        with self._lock:
+            entries = self._load() + self._survivors
+            return [f"process {entry['pid']} still running"
+                    for entry in {e["pid"]: e for e in entries}.values() if self._ours(entry)]

@@ -77,6 +77,7 @@ def qr_png_base64(url: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "plus-kiosk-share"
     sys_version = ""
+    timeout = 10  # the listener faces the public wifi: idle connections are dropped
     links: ShareLinks
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)

@@ -37,10 +37,10 @@ class Cleaner(Protocol):
 
 
 def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    elif path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
+    else:  # files, links, FIFOs, sockets: whatever a session could create
+        path.unlink(missing_ok=True)
 
 
 def clear_directory(directory: Path) -> None:
@@ -54,8 +54,10 @@ def clear_directory(directory: Path) -> None:
 def fresh_session_root(data_dir: Path) -> Path:
     """Delete every session directory, then prepare a new one with a new name."""
     sessions = data_dir / "sessions"
-    if sessions.exists() and not sessions.is_dir():
-        _remove(sessions)
+    for folder in (sessions, data_dir / ".state"):
+        # A link (or a file) in place of our folders: remove it, never follow it.
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            folder.unlink()
     sessions.mkdir(parents=True, exist_ok=True, mode=0o750)
     clear_directory(sessions)
     clear_directory(data_dir / ".state")

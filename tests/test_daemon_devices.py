@@ -205,3 +205,25 @@ def test_share_links_expire_and_die_with_the_wipe(tmp_path):
     assert links.leftovers()
     links.wipe()
     assert links.take(pending.token) is None and links.leftovers() == []
+
+
+def test_parallel_prints_cannot_overrun_the_quota(daemon_factory, cupsd, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    daemon = daemon_factory(**{"session.print_quota_pages": "2"})
+    daemon.client().start_session()
+    source = tmp_path / "one.pdf"
+    make_pdf(source, ["1"])
+    cupsd.pause()
+    try:
+        def attempt(_):
+            try:
+                return daemon.client().print_file(source)["pages"]
+            except DaemonError as error:
+                return error.code
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(attempt, range(8)))
+        assert results.count(1) == 2 and results.count("print_quota_exceeded") == 6, results
+        assert daemon.client().status()["session"]["pages_printed"] == 2
+    finally:
+        daemon.client().end_session()
+        cupsd.resume()

@@ -8,6 +8,7 @@ restarted) and every canary must be gone.
 """
 
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -176,3 +177,56 @@ def test_browser_only_opens_allowed_pages(daemon):
     replaced = client.open_url("https://www.caf.fr/")
     assert _start_time(opened["pid"]) is None  # one browser per session
     assert _start_time(replaced["pid"]) is not None
+
+
+def test_a_browser_opened_while_the_session_ends_is_not_left_behind(daemon):
+    from concurrent.futures import ThreadPoolExecutor
+    client = daemon.client()
+    client.start_session()
+    client.open_url("https://www.caf.fr/")  # the next open has an old browser to stop first
+
+    def open_again():
+        try:
+            return daemon.client().open_url("https://www.impots.gouv.fr/")["pid"]
+        except DaemonError as error:
+            return error.code
+
+    with ThreadPoolExecutor(2) as pool:
+        opened = pool.submit(open_again)
+        time.sleep(0.2)  # the open is busy stopping the old browser…
+        report = pool.submit(lambda: daemon.client().end_session("user")).result()
+        pid = opened.result()
+    if isinstance(pid, int):  # it won the race: then the wipe must have stopped it
+        assert _start_time(pid) is None or not report["wiped"]
+    else:
+        assert pid == "no_session"
+    final = daemon.client().end_session("user")
+    assert final["wiped"] and final["leftovers"] == []
+    assert browsers_of(daemon) == []
+
+
+def browsers_of(daemon):
+    """Any process still carrying the browser environment of this daemon's sessions."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if b"KIOSK_BROWSER_CONTROL=@plus-kiosk-browser-" in environ and \
+                    str(daemon.data_dir).encode() in environ and \
+                    _start_time(int(entry.name)) is not None:
+                found.append(int(entry.name))
+    return found
+
+
+def test_stopping_the_daemon_wipes_and_stops_the_browser(daemon):
+    client = daemon.client()
+    session = client.start_session()
+    browser = client.open_url("https://www.caf.fr/")
+    (Path(session["dirs"]["downloads"]) / "avis.pdf").write_text(CANARY)
+    daemon.stop()
+    assert _start_time(browser["pid"]) is None
+    assert browsers_of(daemon) == []
+    assert not Path(session["dirs"]["downloads"]).exists()

@@ -323,12 +323,16 @@ class KioskBrowser:
 
         def loop() -> None:
             while True:
-                connection, _address = server.accept()
-                with connection:
-                    word = connection.recv(64).decode(errors="replace").strip()
-                    if word in ("back", "reload", "start", "raise"):
-                        relay.command.emit(word)
-                        connection.sendall(b"ok\n")
+                try:
+                    connection, _address = server.accept()
+                    with connection:
+                        connection.settimeout(1)  # a silent client must not jam the button
+                        word = connection.recv(64).decode(errors="replace").strip()
+                        if word in ("back", "reload", "start", "raise"):
+                            relay.command.emit(word)
+                            connection.sendall(b"ok\n")
+                except OSError:
+                    continue
 
         threading.Thread(target=loop, name="control", daemon=True).start()
 

@@ -83,6 +83,12 @@ def _current_session():
         raise _session_error(error) from None
 
 
+def _still_current(session) -> None:
+    """Called under the session lock: the session was not wiped meanwhile."""
+    if runtime().sessions.session is not session:
+        raise _session_error(SessionError("no_session", "No session is running."))
+
+
 # -- health and status ------------------------------------------------------------
 
 @api.get("/health")
@@ -160,7 +166,8 @@ def browser_open() -> tuple[Response, int]:
     body = _json_body()
     geometry = body.get("geometry")
     if geometry is not None and not (isinstance(geometry, list) and len(geometry) == 4 and all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10000 for v in geometry)):
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10000 for v in geometry)
+            and geometry[2] > 0 and geometry[3] > 0):
         raise ApiError(400, "bad_geometry", tr("The window position is not valid."))
     language = body.get("language", rt.config.site.default_language)
     if language not in rt.config.site.languages:
@@ -182,10 +189,13 @@ def browser_open() -> tuple[Response, int]:
            "KIOSK_SCANS_DIR": str(session.dir("scans")),
            "KIOSK_BROWSER_DIR": str(session.dir("browser")),
            "KIOSK_BROWSER_CONTROL": control_name(session.id)}
-    try:
-        pid = rt.processes.spawn(argv, env=env)
-    except OSError:
-        raise ApiError(503, "browser_failed", tr("The browser could not be started.")) from None
+    with rt.sessions.lock:  # a wipe that ran meanwhile must not miss this browser
+        _still_current(session)
+        try:
+            pid = rt.processes.spawn(argv, env=env)
+        except OSError:
+            raise ApiError(503, "browser_failed",
+                           tr("The browser could not be started.")) from None
     return jsonify({"pid": pid, "url": verdict.url}), 201
 
 
@@ -203,7 +213,7 @@ def browser_close() -> Response:
 
 def _copies() -> int:
     raw = request.form.get("copies", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COPIES:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_COPIES:
         raise ApiError(400, "bad_copies",
                        tr("The number of copies must be between 1 and {max}.").format(
                            max=MAX_COPIES))
@@ -226,23 +236,27 @@ def print_document() -> tuple[Response, int]:
         target.unlink(missing_ok=True)
         raise ApiError(422, f"document_{error.code}", tr(DOCUMENT_ERRORS[error.code])) from None
     pages = document.pages * copies
-    left = session.page_quota - session.pages_printed
-    if pages > left:
-        target.unlink(missing_ok=True)
-        raise ApiError(403, "print_quota_exceeded",
-                       tr("This would print {pages} pages, but only {left} of your {quota} pages "
-                          "remain for this visit.").format(pages=pages, left=max(0, left),
-                                                           quota=session.page_quota),
-                       pages=pages, pages_left=max(0, left))
-    try:
-        job = rt.printer.submit(target, f"kiosk-{session.id[:6]}", copies)
-    except Exception:
-        log.exception("print submission failed")
-        raise ApiError(503, "printer_unavailable",
-                       tr("The printer is not available right now. Please ask an agent for help.")
-                       ) from None
-    session.pages_printed += pages
-    session.jobs.append(job)
+    # Under the session lock: concurrent prints cannot overrun the quota together, and
+    # a wipe cannot slip between the check and the submission (its purge would miss it).
+    with rt.sessions.lock:
+        _still_current(session)
+        left = session.page_quota - session.pages_printed
+        if pages > left:
+            target.unlink(missing_ok=True)
+            raise ApiError(403, "print_quota_exceeded",
+                           tr("This would print {pages} pages, but only {left} of your {quota} "
+                              "pages remain for this visit.").format(
+                               pages=pages, left=max(0, left), quota=session.page_quota),
+                           pages=pages, pages_left=max(0, left))
+        try:
+            job = rt.printer.submit(target, f"kiosk-{session.id[:6]}", copies)
+        except Exception:
+            log.exception("print submission failed")
+            raise ApiError(503, "printer_unavailable",
+                           tr("The printer is not available right now. Please ask an agent "
+                              "for help.")) from None
+        session.pages_printed += pages
+        session.jobs.append(job)
     rt.printer_status = rt.printer.status()
     return jsonify({"job": {"id": job, "pages": pages, "state": rt.printer.job_state(job)}}), 201
 
@@ -306,7 +320,9 @@ def share() -> tuple[Response, int]:
     path = _scan_path(scan_id)
     if rt.share_server is None:
         raise ApiError(503, "sharing_off", tr("Sending to a phone is not available here."))
-    link = rt.links.create(path)
+    with rt.sessions.lock:
+        _still_current(_current_session())
+        link = rt.links.create(path)
     url = rt.share_server.url_for(link)
     return jsonify({"url": url, "qr_png": qr_png_base64(url),
                     "expires_at": _iso(link.expires_at)}), 201

@@ -68,12 +68,19 @@ class Runtime:
                    share_server=share_server, clipboard=clipboard, processes=processes,
                    devices=DeviceWatcher(refuse_usb_storage=config.devices.usb_storage == "refuse"))
 
+    def _idle_clock(self) -> None:
+        """Its own thread: a printer or scanner that hangs must not delay a wipe."""
+        while not self._stop.wait(0.5):
+            try:
+                self.sessions.tick()
+            except Exception:
+                log.exception("idle clock step failed")
+
     def _background(self) -> None:
-        """The idle clock (every half second) and the device states (now and then)."""
+        """The device states (now and then)."""
         due = {"printer": 0.0, "scanner": 0.0}
         while True:
             try:
-                self.sessions.tick()
                 now = time.monotonic()
                 if now >= due["printer"]:
                     self.printer_status = self.printer.status()
@@ -93,10 +100,14 @@ class Runtime:
         self.devices.start()
         if self.share_server is not None:
             self.share_server.start()
-        threading.Thread(target=self._background, name="idle-clock", daemon=True).start()
+        threading.Thread(target=self._idle_clock, name="idle-clock", daemon=True).start()
+        threading.Thread(target=self._background, name="device-state", daemon=True).start()
 
     def stop(self) -> None:
+        """Leaving never keeps a resident's files for later: wipe on the way out too."""
         self._stop.set()
+        report = self.sessions.wipe("boot")
+        log.info("stop wipe: %s", report.as_dict())
         self.devices.stop()
         if self.share_server is not None:
             self.share_server.stop()

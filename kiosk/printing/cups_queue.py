@@ -56,12 +56,14 @@ class PrintQueue:
     def __init__(self, queue: str):
         self.queue = queue
         self._lock = threading.Lock()  # a pycups connection is not thread-safe
+        self._unverified_jobs = False  # jobs were sent and not yet seen purged
 
     def _connection(self) -> cups.Connection:
         return cups.Connection()
 
     def submit(self, path: Path, title: str, copies: int) -> int:
         with self._lock:
+            self._unverified_jobs = True
             return self._connection().printFile(self.queue, str(path), title,
                                                 {"copies": str(copies)})
 
@@ -71,6 +73,8 @@ class PrintQueue:
                 attributes = self._connection().getJobAttributes(job_id, ["job-state"])
             except cups.IPPError:
                 return "aborted"  # purged or unknown
+            except RuntimeError:
+                return "pending"  # CUPS is not answering right now; the job was accepted
         return JOB_STATES.get(attributes.get("job-state", 0), "pending")
 
     def status(self) -> PrinterStatus:
@@ -133,8 +137,14 @@ class PrintQueue:
     def leftovers(self) -> list[str]:
         try:
             with self._lock:
-                return [f"job {job}" for job in self._jobs(self._connection())]
+                jobs = [f"job {job}" for job in self._jobs(self._connection())]
         except RuntimeError:
-            return []  # no CUPS at all: it holds nothing
+            # CUPS does not answer: if this session sent jobs, they may still be queued
+            # and print for the next resident, so this cannot count as clean.
+            return ["print queue cannot be verified (CUPS unreachable)"] \
+                if self._unverified_jobs else []
         except cups.IPPError as exc:
             return [f"jobs cannot be listed ({exc})"]
+        if not jobs:
+            self._unverified_jobs = False
+        return jobs

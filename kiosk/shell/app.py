@@ -383,9 +383,14 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             os._exit(3)  # systemd starts the shell again
 
         def agent_shutdown(self) -> None:
+            """Wipe first: a powered-off kiosk keeps nothing of its last resident."""
             import subprocess
             self.record("shutdown")
-            subprocess.Popen(list(config.agent.shutdown_command))
+
+            def power_off(_result: Any) -> None:
+                subprocess.Popen(list(config.agent.shutdown_command))
+            self.call(lambda c: c.end_session("agent"), power_off,
+                      failed=lambda error: power_off(None))
 
         # -- clocks ----------------------------------------------------------------------------
 
