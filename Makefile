@@ -46,9 +46,10 @@ DEMO_URLS := \
   https://cfspart.impots.gouv.fr/LoginMDP \
   https://app.franceconnect.gouv.fr/api/v1/authorize \
   https://immatriculation.ants.gouv.fr/ \
-  'http://impots.gouv.fr@evil.example/' \
+  'https://impots.gouv.fr@evil.example/' \
   'https://impots.gouv.fr.evil.example/' \
-  'http://0x7f.0.0.1/' \
+  'https://0x7f.0.0.1/' \
+  'http://www.impots.gouv.fr/' \
   'https:\\evil.example\impots.gouv.fr' \
   file:///etc/passwd \
   'javascript:alert(1)' \

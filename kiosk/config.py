@@ -22,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt,
-                      StrictStr, ValidationError)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictBool,
+                      StrictInt, StrictStr, ValidationError)
 from pydantic_core import PydanticCustomError
 
 from kiosk import tomlpos, weburl
@@ -144,6 +144,7 @@ class Browser(_Section):
 class Filter(_Section):
     allow: tuple[Rule, ...] = ()
     block: tuple[Rule, ...] = ()
+    insecure_http: StrictBool = False
 
 
 class Names(_Section):
@@ -226,7 +227,8 @@ class SiteConfig(_Section):
         return list(dict.fromkeys(rules))
 
     def policy(self) -> KioskPolicy:
-        return KioskPolicy(self.allow_rules(), self.filter.block, self.rule_sources())
+        return KioskPolicy(self.allow_rules(), self.filter.block, self.rule_sources(),
+                           insecure_http=self.filter.insecure_http)
 
 
 # --- Errors ----------------------------------------------------------------------
@@ -289,6 +291,8 @@ def _message(error: dict[str, Any], valid: list[str]) -> str:
         return _("this key is required")
     if kind in ("string_type", "str_type"):
         return _("must be text in quotes, not {value!r}").format(value=error.get("input"))
+    if kind in ("bool_type", "bool_parsing"):
+        return _("must be true or false, not {value!r}").format(value=error.get("input"))
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return _("must be a whole number, not {value!r}").format(value=error.get("input"))
     if kind == "literal_error":

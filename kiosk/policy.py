@@ -15,8 +15,11 @@ from kiosk import weburl
 from kiosk.i18n import _
 from kiosk.urlfilter import URLFilter
 
-# Schemes the filter may allow, each for pages and subresources alike.
-NETWORK_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+# Schemes the filter may allow, each for pages and subresources alike. Plain http and
+# ws only where the site says so (test portals): on the bus's public wifi, an
+# unencrypted page of an allowed host could be anybody's page.
+NETWORK_SCHEMES = frozenset({"https", "wss"})
+INSECURE_SCHEMES = frozenset({"http", "ws"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +40,10 @@ class KioskPolicy:
     """``*`` blocked, the given rules allowed, dangerous schemes refused."""
 
     def __init__(self, allow: Iterable[str], block: Iterable[str] = (),
-                 sources: Mapping[str, str] | None = None):
+                 sources: Mapping[str, str] | None = None, insecure_http: bool = False):
         self.filter = URLFilter(blocklist=["*", *block], allowlist=list(allow))
         self.sources = dict(sources or {})
+        self.schemes = NETWORK_SCHEMES | (INSECURE_SCHEMES if insecure_http else frozenset())
 
     def _refuse(self, url: str, rule: str, reason: str) -> Verdict:
         return Verdict(url, False, rule, _("kiosk policy"), reason)
@@ -71,7 +75,10 @@ class KioskPolicy:
                                 _("Pages built from a data: address are never shown."))
         if scheme == "blob":
             return self._decide_blob(parsed, subresource, initiator)
-        if scheme not in NETWORK_SCHEMES:
+        if scheme in INSECURE_SCHEMES and scheme not in self.schemes:
+            return self._refuse(parsed.href, f"scheme:{scheme}",
+                                _("Unencrypted pages are not opened on this kiosk."))
+        if scheme not in self.schemes:
             return self._refuse(parsed.href, f"scheme:{scheme}",
                                 _("Addresses starting with {scheme}: are never opened on this kiosk.")
                                 .format(scheme=scheme))
@@ -88,6 +95,17 @@ class KioskPolicy:
             return Verdict(parsed.href, False, label, source,
                            _("This site is not reachable from this kiosk."))
         return Verdict(parsed.href, True, label, source, _("Allowed by the site's portal list."))
+
+    def secure_version(self, url: str) -> str | None:
+        """The https:// (wss://) address to use instead of an http:// (ws://) one, if
+        that one is allowed: the browser upgrades rather than refuses."""
+        parsed = weburl.parse(url)
+        if parsed is None or parsed.scheme not in INSECURE_SCHEMES or parsed.scheme in self.schemes:
+            return None
+        secure = ("https" if parsed.scheme == "http" else "wss") + parsed.href[len(parsed.scheme):]
+        if parsed.port == 80:
+            secure = secure.replace(":80/", "/", 1)
+        return secure if self.decide(secure).allowed else None
 
     def _decide_blob(self, parsed: weburl.WebURL, subresource: bool,
                      initiator: str | None) -> Verdict:

@@ -312,6 +312,7 @@ def site_for_portal(root: Path, portal_url: str, **extra: str) -> Path:
     lines = [
         "[site]", 'name = "Test"', 'commune = "Le Marin"', 'kind = "bus"', "",
         "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
+        "[filter]", "insecure_http = true  # the fake portals speak plain http", "",
         "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
         f'start_url = "{portal_url}"', 'allow = ["portal.test"]',
     ]

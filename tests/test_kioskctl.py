@@ -31,10 +31,11 @@ def test_check_url_allowed_exits_0_and_names_rule_and_portal():
 
 
 @pytest.mark.parametrize("url, rule", [
-    ("http://impots.gouv.fr@evil.example/", "block *"),
+    ("https://impots.gouv.fr@evil.example/", "block *"),
+    ("http://www.impots.gouv.fr/", "scheme:http"),
     ("file:///etc/passwd", "scheme:file"),
     ("javascript:alert(1)", "scheme:javascript"),
-    ("http://0x7f.0.0.1/", "block *"),
+    ("https://0x7f.0.0.1/", "block *"),
     ("not a url at all", "unparseable"),
 ])
 def test_check_url_blocked_exits_1(url, rule):

@@ -65,3 +65,17 @@ def test_sources_name_where_a_rule_comes_from():
     assert verdict.as_dict() == {"url": "https://cfspart.impots.gouv.fr/LoginMDP",
                                  "allowed": True, "rule": "allow impots.gouv.fr",
                                  "source": "portal impots"}
+
+
+def test_plain_http_is_upgraded_or_refused():
+    verdict = POLICY.decide("http://www.impots.gouv.fr/accueil")
+    assert (verdict.allowed, verdict.rule) == (False, "scheme:http")
+    assert POLICY.secure_version("http://www.impots.gouv.fr/accueil") == \
+        "https://www.impots.gouv.fr/accueil"
+    assert POLICY.secure_version("http://www.impots.gouv.fr:80/a") == "https://www.impots.gouv.fr/a"
+    assert POLICY.secure_version("ws://www.caf.fr/socket") == "wss://www.caf.fr/socket"
+    assert POLICY.secure_version("http://evil.example/") is None
+    assert POLICY.secure_version("https://www.caf.fr/") is None
+    lab = KioskPolicy(["portal.test"], insecure_http=True)
+    assert lab.decide("http://portal.test:8080/").allowed
+    assert lab.secure_version("http://portal.test:8080/") is None

@@ -93,6 +93,12 @@ class KioskBrowser:
             self.audit.decision("kiosk:refused-page", True, "kiosk:own-page", "mainframe", True)
             return
         initiator = info.initiator().toString() or None
+        secure = self.policy.secure_version(url)
+        if secure is not None:  # http:// to an allowed host: go there encrypted instead
+            from qtpy.QtCore import QUrl
+            self.audit.decision(url, True, "kiosk:https-upgrade", "upgrade", main_frame)
+            info.redirect(QUrl(secure))
+            return
         verdict = self.policy.decide(url, subresource=not frame, initiator=initiator)
         name = str(resource).rsplit(".", 1)[-1].replace("ResourceType", "").lower()
         self.audit.decision(verdict.url, verdict.allowed, verdict.rule, name, main_frame)
@@ -110,8 +116,8 @@ class KioskBrowser:
         if nav_type == QWebEnginePage.NavigationType.NavigationTypeTyped:
             return True  # only this program "types": its own loads, gated by the interceptor
         verdict = self.policy.decide(text)
-        if verdict.allowed:
-            return True
+        if verdict.allowed or self.policy.secure_version(text):
+            return True  # (an http:// link is upgraded by the interceptor)
         self.audit.event("refused_navigation", url=verdict.url, rule=verdict.rule)
         self.show_refused(verdict.url)
         return False
