@@ -237,6 +237,10 @@ class KioskBrowser:
 
         kiosk = self
         base = webview_qt.BrowserView
+        # pywebview also asks Chromium to grant camera and microphone without asking.
+        append = webview_qt.environ_append
+        webview_qt.environ_append = lambda name, *flags: append(
+            name, *[f for f in flags if f != "--use-fake-ui-for-media-stream"])
 
         class Interceptor(QWebEngineUrlRequestInterceptor):
             def __init__(self, window: Any):
@@ -255,6 +259,11 @@ class KioskBrowser:
                 return False
 
         class Page(base.WebPage):
+            def onFeaturePermissionRequested(self, url, feature):  # noqa: N802
+                # pywebview grants camera and microphone; a public kiosk grants nothing.
+                self.setFeaturePermission(
+                    url, feature, QWebEnginePage.PermissionPolicy.PermissionDeniedByUser)
+
             def createWindow(self, window_type):  # noqa: N802
                 catcher = PopupCatcher(self.profile(), self)
                 kiosk.popups.append(catcher)  # Qt does not own it: keep it alive until used
@@ -434,6 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          uploads, os.environ.get("KIOSK_DAEMON_SOCKET"))
     kiosk.geometry = geometry
     kiosk.install()
+    if not args.no_sandbox:  # pywebview turns the sandbox off on some distributions
+        flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = flags.replace("--no-sandbox", "")
     if os.environ.get("KIOSK_BROWSER_CONTROL"):
         kiosk.serve_control(os.environ["KIOSK_BROWSER_CONTROL"])
     options: dict[str, Any] = {"frameless": True, "easy_drag": False, "text_select": True,
