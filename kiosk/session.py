@@ -31,6 +31,11 @@ State = Literal["idle", "active", "warning", "wiping"]
 EndReason = Literal["user", "idle", "agent", "boot"]
 
 
+def iso_utc(epoch: float) -> str:
+    """The API's timestamp format."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 class SessionError(Exception):
     """A request the session's current state does not allow."""
 
@@ -56,7 +61,7 @@ class Session:
     def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "started_at": iso_utc(self.started_at),
             "pages_printed": self.pages_printed,
             "page_quota": self.page_quota,
             "dirs": {name: str(self.root / name) for name in wipe.SESSION_SUBDIRS},

@@ -26,6 +26,18 @@ SITE = ROOT / "kiosk" / "sites" / "espace-sud.toml"
 CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
 
 
+def terminate(process: subprocess.Popen | None, timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if the program has not ended within ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -241,12 +253,7 @@ class Daemon:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process, 20)
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path else ""
@@ -365,12 +372,7 @@ class Browser:
                           what, timeout, since)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process, 15)
 
 
 @dataclass
@@ -445,13 +447,8 @@ class Stack:
         click(self.display, *self.target(name, screen))
 
     def stop(self) -> None:
-        for process in (self.shell, self.daemon):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        terminate(self.shell)
+        terminate(self.daemon)
 
 
 def json_list(items: list[str]) -> str:

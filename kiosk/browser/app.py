@@ -352,17 +352,16 @@ class KioskBrowser:
         threading.Thread(target=loop, name="control", daemon=True).start()
 
     def on_command(self, word: str) -> None:
+        from qtpy.QtCore import QUrl
+
         self.audit.event("command", word=word)
         view = self.view.webview
-        if word == "back":
-            if view.history().canGoBack():
-                view.back()
-            else:
-                view.load(__import__("qtpy.QtCore", fromlist=["QUrl"]).QUrl(self.start_url))
+        if word == "back" and view.history().canGoBack():
+            view.back()
+        elif word in ("back", "start"):
+            view.load(QUrl(self.start_url))
         elif word == "reload":
             view.reload()
-        elif word == "start":
-            view.load(__import__("qtpy.QtCore", fromlist=["QUrl"]).QUrl(self.start_url))
         elif word == "raise":  # the shell's warning is over: the page comes back on top
             self.view.raise_()
             self.view.activateWindow()

@@ -6,7 +6,6 @@ import hmac
 import logging
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from kiosk.i18n import N_
 from kiosk.daemon.runtime import Runtime
 from kiosk.printing.documents import UnprintableDocument, inspect
 from kiosk.scanning import ScanError
-from kiosk.session import SessionError
+from kiosk.session import SessionError, iso_utc
 from kiosk.sharing import qr_png_base64
 
 log = logging.getLogger(__name__)
@@ -325,11 +324,7 @@ def share() -> tuple[Response, int]:
         link = rt.links.create(path)
     url = rt.share_server.url_for(link)
     return jsonify({"url": url, "qr_png": qr_png_base64(url),
-                    "expires_at": _iso(link.expires_at)}), 201
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+                    "expires_at": iso_utc(link.expires_at)}), 201
 
 
 # -- agents ------------------------------------------------------------------------
