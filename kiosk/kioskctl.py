@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from kiosk import config as site_config
@@ -149,6 +150,32 @@ def cmd_allowlist_suggest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_guides_check(args: argparse.Namespace) -> int:
+    from kiosk.guides.check import check
+    config = _load(args.config)
+    report = check(config, [Path(d) for d in args.dir] or None)
+    for problem in report.problems:
+        print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
+    errors = len(report.errors)
+    print(_("{files} guide file(s) checked against {site}: {errors} error(s), "
+            "{warnings} warning(s).").format(files=report.files, site=config.source,
+                                             errors=errors,
+                                             warnings=len(report.problems) - errors))
+    return EXIT_BLOCKED if errors else EXIT_OK
+
+
+def cmd_guides_search(args: argparse.Namespace) -> int:
+    from kiosk.guides import load_library
+    from kiosk.guides.search import GuideIndex
+    config = _load(args.config)
+    index = GuideIndex(load_library(portals=[p.id for p in config.portal]))
+    language = current_language()
+    hits = index.search(" ".join(args.words))
+    for guide in hits:
+        print(f"{guide.id:<36}{guide.title.get(language) or guide.title['fr']}")
+    return EXIT_OK if hits else EXIT_BLOCKED
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -181,6 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(kiosk-browser --record FILE)"))
     suggest_command.add_argument("file")
     suggest_command.set_defaults(func=cmd_allowlist_suggest)
+
+    guides = commands.add_parser("guides", help=_("step-by-step guides"))
+    guide_commands = guides.add_subparsers(dest="guides_command", required=True,
+                                           parser_class=_Parser)
+    guides_check = guide_commands.add_parser(
+        "check", help=_("check every guide: format, three languages, allowlist, step length"))
+    guides_check.add_argument("--config", help=_("site file (default: the one in use)"))
+    guides_check.add_argument("--dir", action="append", default=[],
+                              help=_("folder of guides (default: the bundled ones); repeatable"))
+    guides_check.set_defaults(func=cmd_guides_check)
+    guides_search = guide_commands.add_parser(
+        "search", help=_("find guides by words, without accents or capitals mattering"))
+    guides_search.add_argument("words", nargs="+")
+    guides_search.add_argument("--config", help=_("site file (default: the one in use)"))
+    guides_search.set_defaults(func=cmd_guides_search)
 
     for name, func, text in (
             ("status", cmd_status, _("show the session, printer, scanner and plugged devices")),
