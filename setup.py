@@ -12,7 +12,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["kiosk", "kiosk.*"]),
     package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"],
-                  "kiosk.browser": ["*.js", "*.html"], "kiosk.shell": ["*.kv"]},
+                  "kiosk.browser": ["*.js", "*.html"], "kiosk.shell": ["*.kv"],
+                  "kiosk.guides": ["schema/*.json", "content/*/*.yaml", "content/*/*/*.png",
+                                   "content/*/*/*.jpg"]},
     install_requires=[
         "ada-url>=1.15",
         "babel>=2.12",
@@ -27,9 +29,12 @@ setup(
         "img2pdf>=0.5",
         "pywebview[qt]>=5.0",
         "kivy>=2.3",
+        "pyyaml>=6.0",
+        "jsonschema>=4.20",
+        "reportlab>=4.0",
     ],
     extras_require={
-        "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5", "reportlab>=4.0"],
+        "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5"],
     },
     entry_points={
         "console_scripts": [
