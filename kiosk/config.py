@@ -74,6 +74,13 @@ def _check_start_url(text: str) -> str:
     return text
 
 
+def _check_base_url(text: str) -> str:
+    parsed = weburl.parse(text) if text else None
+    if text and (parsed is None or parsed.scheme != "https" or not text.endswith("/")):
+        raise PydanticCustomError("base_url", "{url}", {"url": text})
+    return text
+
+
 def _check_path(text: str) -> str:
     if not text.startswith("/"):
         raise PydanticCustomError("absolute_path", "{path}", {"path": text})
@@ -115,6 +122,8 @@ class Daemon(_Section):
 
 class Printing(_Section):
     queue: Annotated[StrictStr, Field(min_length=1)] = "plus"
+    device_uri: StrictStr = ""        # the printer, for kiosk-provision; "" = queue made by hand
+    model: Annotated[StrictStr, Field(min_length=1)] = "everywhere"   # lpadmin -m (driverless)
 
 
 class Scanning(_Section):
@@ -139,6 +148,14 @@ class Agent(_Section):
 
 class Browser(_Section):
     command: tuple[StrictStr, ...] = ("kiosk-browser",)
+    # "systemd": one plus-kiosk-browser@ unit per session, as the resident user (terminals);
+    # "direct": a child of the daemon (tests, demo); "auto": systemd under plus-kiosk-daemon.service
+    launcher: Literal["auto", "systemd", "direct"] = "auto"
+
+
+class Guides(_Section):
+    public_base_url: Annotated[StrictStr, AfterValidator(_check_base_url)] = ""
+    extra_dir: StrictStr = ""         # a folder of the site's own guides, beside the bundled ones
 
 
 class Filter(_Section):
@@ -181,6 +198,7 @@ class SiteConfig(_Section):
     devices: Devices = Devices()
     browser: Browser = Browser()
     agent: Agent = Agent()
+    guides: Guides = Guides()
     filter: Filter = Filter()
     portal: tuple[Portal, ...] = Field(min_length=1)
     bus_stop: tuple[BusStop, ...] = ()
@@ -319,6 +337,9 @@ def _message(error: dict[str, Any], valid: list[str]) -> str:
             host=ctx.get("host"), ascii=ctx.get("ascii"))
     if kind == "start_url":
         return _("must be a full http:// or https:// address, not {value!r}").format(
+            value=ctx.get("url"))
+    if kind == "base_url":
+        return _("must be an https:// address ending with '/', or \"\", not {value!r}").format(
             value=ctx.get("url"))
     if kind == "absolute_path":
         return _("must be an absolute path starting with '/', not {value!r}").format(

@@ -13,6 +13,7 @@ import mimetypes
 import secrets
 import socket
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 
@@ -120,6 +121,13 @@ class DaemonClient:
         if language is not None:
             body["language"] = language
         return self.request("POST", "/browser", json_body=body)
+
+    def report_location(self, url: str) -> dict[str, Any]:
+        return self.request("POST", "/browser/location", json_body={"url": url})
+
+    def print_guide(self, guide_id: str, language: str) -> dict[str, Any]:
+        return self.request("POST", f"/guides/{quote(guide_id, safe='')}/print",
+                            json_body={"language": language})
 
     def close_browser(self) -> list[int]:
         return self.request("POST", "/browser/close")["stopped"]

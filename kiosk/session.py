@@ -54,6 +54,7 @@ class Session:
     pages_printed: int = 0
     last_activity: float = 0.0
     jobs: list[int] = field(default_factory=list)
+    location: str = ""  # the page the browser shows (memory only; dies with the session)
 
     def dir(self, name: str) -> Path:
         return self.root / name
@@ -64,6 +65,7 @@ class Session:
             "started_at": iso_utc(self.started_at),
             "pages_printed": self.pages_printed,
             "page_quota": self.page_quota,
+            "location": self.location,
             "dirs": {name: str(self.root / name) for name in wipe.SESSION_SUBDIRS},
         }
 

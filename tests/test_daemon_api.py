@@ -47,7 +47,7 @@ def test_health_status_and_lifecycle(daemon):
     assert set(status) >= {"state", "session", "printer", "scanner", "devices", "leftovers"}
     assert (status["state"], status["session"]) == ("idle", None)
     session = client.start_session()
-    assert set(session) == {"id", "started_at", "pages_printed", "page_quota", "dirs"}
+    assert set(session) == {"id", "started_at", "pages_printed", "page_quota", "location", "dirs"}
     assert session["page_quota"] == 20 and session["pages_printed"] == 0
     assert set(session["dirs"]) >= {"downloads", "scans"}
     assert all(Path(d).is_dir() for d in session["dirs"].values())

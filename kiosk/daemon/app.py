@@ -13,8 +13,9 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, sen
 
 from kiosk.browser.control import control_name
 from kiosk.daemon import errors, openapi
-from kiosk.daemon.errors import ApiError, tr
-from kiosk.i18n import N_
+from kiosk.daemon.errors import ApiError, request_language, tr
+from kiosk.i18n import N_, translation
+from kiosk.printing import guide_pdf
 from kiosk.daemon.runtime import Runtime
 from kiosk.printing.documents import UnprintableDocument, inspect
 from kiosk.scanning import ScanError
@@ -221,7 +222,6 @@ def _copies() -> int:
 
 @api.post("/print")
 def print_document() -> tuple[Response, int]:
-    rt = runtime()
     session = _current_session()
     upload = request.files.get("file")
     if upload is None:
@@ -229,6 +229,12 @@ def print_document() -> tuple[Response, int]:
     copies = _copies()
     target = session.dir("prints") / secrets.token_hex(8)
     upload.save(target)
+    return _submit_print(session, target, copies)
+
+
+def _submit_print(session, target: Path, copies: int) -> tuple[Response, int]:
+    """Check the document, the quota, and send it to CUPS; the file stays in the session."""
+    rt = runtime()
     try:
         document = inspect(target)
     except UnprintableDocument as error:
@@ -325,6 +331,41 @@ def share() -> tuple[Response, int]:
     url = rt.share_server.url_for(link)
     return jsonify({"url": url, "qr_png": qr_png_base64(url),
                     "expires_at": iso_utc(link.expires_at)}), 201
+
+
+# -- guides -----------------------------------------------------------------------
+
+@api.post("/guides/<guide_id>/print")
+def print_guide(guide_id: str) -> tuple[Response, int]:
+    """The resident takes the guide home: a PDF in their language, through the print path."""
+    rt = runtime()
+    session = _current_session()
+    guide = rt.guides.get(guide_id)
+    if guide is None:
+        raise ApiError(404, "unknown_guide", tr("This guide does not exist."))
+    language = _json_body().get("language", request_language())
+    if language not in rt.config.site.languages:
+        raise ApiError(400, "bad_language", tr("This language is not offered here."))
+    pdf = guide_pdf.render(guide, language, translation(language).gettext,
+                           base_url=rt.config.guides.public_base_url,
+                           site_name=rt.config.site.name)
+    target = session.dir("prints") / secrets.token_hex(8)
+    target.write_bytes(pdf)
+    return _submit_print(session, target, 1)
+
+
+@api.post("/browser/location")
+def browser_location() -> Response:
+    """The browser says which page it shows, so the guide panel can follow the resident."""
+    rt = runtime()
+    url = _json_body().get("url")
+    if not isinstance(url, str) or len(url) > 8192:
+        raise ApiError(400, "bad_url", tr("An address is required."))
+    session = _current_session()
+    with rt.sessions.lock:
+        _still_current(session)
+        session.location = url
+    return jsonify({"location": url})
 
 
 # -- agents ------------------------------------------------------------------------

@@ -40,6 +40,7 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"id": {"type": "string"}, "started_at": {"type": "string"},
                                "pages_printed": {"type": "integer"},
                                "page_quota": {"type": "integer"},
+                               "location": {"type": "string"},
                                "dirs": {"type": "object",
                                         "additionalProperties": {"type": "string"}}}},
     "Status": {"type": "object",
@@ -104,6 +105,22 @@ def document() -> dict[str, Any]:
         "/api/v1/browser/close": {"post": _op("Close the session's browser", {
             "200": _json({"type": "object", "properties": {
                 "stopped": {"type": "array", "items": {"type": "integer"}}}}, "Stopped")})},
+        "/api/v1/browser/location": {"post": _op(
+            "The browser reports the page it shows (the guide panel follows it)",
+            {"200": _json({"type": "object", "properties": {"location": {"type": "string"}}},
+                          "Recorded"), **_errors(400, 409)},
+            _body({"type": "object", "required": ["url"],
+                   "properties": {"url": {"type": "string", "maxLength": 8192}}},
+                  required=True))},
+        "/api/v1/guides/{guide_id}/print": {"post": _op(
+            "Print a guide (in the resident's language, with a QR code to its public copy)",
+            {"201": _json({"type": "object", "required": ["job"],
+                           "properties": {"job": _ref("Job")}}, "Job submitted"),
+             **_errors(400, 403, 404, 409, 422, 503)},
+            _body({"type": "object", "properties": {"language": {
+                "type": "string", "enum": ["fr", "gcf", "en"]}}}),
+            parameters=[{"name": "guide_id", "in": "path", "required": True,
+                         "schema": {"type": "string"}}])},
         "/api/v1/print": {"post": _op(
             "Print a PDF, PNG or JPEG file",
             {"201": _json({"type": "object", "required": ["job"],

@@ -16,6 +16,8 @@ from pathlib import Path
 from kiosk.clipboard import Clipboard
 from kiosk.config import SiteConfig
 from kiosk.devices import DeviceWatcher
+from kiosk.guides import GuideLibrary, load_library
+from kiosk.guides.library import content_dir
 from kiosk.policy import KioskPolicy
 from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
 from kiosk.processes import SessionProcesses
@@ -42,6 +44,7 @@ class Runtime:
     clipboard: Clipboard
     processes: SessionProcesses
     devices: DeviceWatcher
+    guides: GuideLibrary
     printer_status: PrinterStatus | None = None
     scanner_status: dict[str, object] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -66,7 +69,11 @@ class Runtime:
         return cls(config=config, data_dir=data_dir, policy=config.policy(), sessions=sessions,
                    printer=printer, scanner=Scanner(config.scanning.device), links=links,
                    share_server=share_server, clipboard=clipboard, processes=processes,
-                   devices=DeviceWatcher(refuse_usb_storage=config.devices.usb_storage == "refuse"))
+                   devices=DeviceWatcher(refuse_usb_storage=config.devices.usb_storage == "refuse"),
+                   guides=load_library(
+                       [content_dir(), *([Path(config.guides.extra_dir)]
+                                         if config.guides.extra_dir else [])],
+                       portals=[portal.id for portal in config.portal]))
 
     def _idle_clock(self) -> None:
         """Its own thread: a printer or scanner that hangs must not delay a wipe."""
