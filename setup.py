@@ -1,5 +1,7 @@
 """PLUS kiosk — public-service kiosk software (Espace Sud, Martinique)."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
@@ -10,8 +12,12 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
-    packages=find_packages(include=["kiosk", "kiosk.*"]),
+    packages=find_packages(include=["kiosk", "kiosk.*"]) + ["kiosk_provision"],
+    package_dir={"kiosk_provision": "provisioning/kiosk_provision"},
+    data_files=[("share/plus-kiosk/systemd", [str(p) for p in sorted(Path("systemd").glob("*"))
+                                              if p.name != "README.md"])],
     package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"],
+                  "kiosk_provision": ["files/*"],
                   "kiosk.browser": ["*.js", "*.html"], "kiosk.shell": ["*.kv"],
                   "kiosk.guides": ["schema/*.json", "content/*/*.yaml", "content/*/*/*.png",
                                    "content/*/*/*.jpg"]},
@@ -34,7 +40,8 @@ setup(
         "reportlab>=4.0",
     ],
     extras_require={
-        "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5"],
+        "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5",
+                 "ansible-core>=2.15", "ansible-lint>=6.20"],
     },
     entry_points={
         "console_scripts": [
@@ -42,6 +49,7 @@ setup(
             "kiosk-daemon = kiosk.daemon.server:main",
             "kiosk-browser = kiosk.browser.app:main",
             "kiosk-shell = kiosk.shell.app:main",
+            "kiosk-provision = kiosk_provision.cli:main",
         ],
     },
 )

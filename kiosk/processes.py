@@ -1,15 +1,26 @@
 """The processes a session started (the browser), and how they are stopped.
 
-Each runs in its own process group so that its helpers (Qt WebEngine's renderer
-processes) die with it. Their identities are written to disk, so a daemon that
-was killed mid-session still stops them when it comes back; the start time read
-from /proc guards against killing an unrelated process that reused a pid.
+Two launchers, one interface (``spawn``, ``pids``, ``stop``, and the cleaner's
+``wipe``/``leftovers``):
+
+* ``SessionProcesses`` (tests, ``make demo``): a child of the daemon in its own
+  process group, so that its helpers (Qt WebEngine's renderer processes) die with
+  it. Identities are written to disk, so a daemon that was killed mid-session
+  still stops them when it comes back; the start time read from /proc guards
+  against killing an unrelated process that reused a pid.
+* ``BrowserUnits`` (terminals): the browser runs as ``plus-kiosk-browser@<id>.service``,
+  as the resident user, and systemd stops it by killing its whole cgroup. The daemon
+  stays hardened (no namespaces, no capabilities, other users' processes invisible),
+  which a child browser could not live with: Chromium's sandbox needs user
+  namespaces. A polkit rule lets the daemon's user start and stop these units only.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -18,6 +29,14 @@ from pathlib import Path
 from typing import Sequence
 
 TERM_GRACE_SECONDS = 1.5
+DAEMON_UNIT = "plus-kiosk-daemon.service"
+BROWSER_UNIT = "plus-kiosk-browser@{instance}.service"
+BROWSER_UNITS = "plus-kiosk-browser@*.service"
+# What the browser unit gets from the daemon (the program itself is fixed in the unit).
+BROWSER_ENVIRONMENT = ("KIOSK_LANGUAGE", "KIOSK_DAEMON_SOCKET", "KIOSK_DOWNLOADS_DIR",
+                       "KIOSK_SCANS_DIR", "KIOSK_BROWSER_DIR", "KIOSK_BROWSER_CONTROL")
+# Folders the browser, running as the resident, writes into (the daemon owns them).
+BROWSER_WRITES = ("KIOSK_DOWNLOADS_DIR", "KIOSK_BROWSER_DIR")
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -132,3 +151,122 @@ class SessionProcesses:
             entries = self._load() + self._survivors
             return [f"process {entry['pid']} still running"
                     for entry in {e["pid"]: e for e in entries}.values() if self._ours(entry)]
+
+
+def running_in_unit(unit: str) -> bool:
+    """True when this process lives in ``unit``'s cgroup (systemd started it as that unit).
+
+    More precise than $INVOCATION_ID, which every child of any unit inherits (a CI
+    runner started by systemd, for instance).
+    """
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.rsplit("/", 1)[-1] == unit for line in lines)
+
+
+def for_launcher(launcher: str, state_file: Path) -> SessionProcesses:
+    """The launcher the site asks for; "auto" means systemd on a provisioned terminal."""
+    if launcher == "systemd" or (launcher == "auto" and running_in_unit(DAEMON_UNIT)):
+        runtime_dir = Path(os.environ.get("RUNTIME_DIRECTORY", "/run/plus-kiosk").split(":")[0])
+        return BrowserUnits(state_file, runtime_dir / "browser")
+    return SessionProcesses(state_file)
+
+
+class LaunchError(OSError):
+    """The browser unit could not be started (the API answers 503)."""
+
+
+def _env_line(key: str, value: str) -> str:
+    # systemd's environment files take single-quoted values literally; a URL the
+    # policy normalised never holds a quote (WHATWG percent-encodes it).
+    if "'" in value or "\n" in value or "\\" in value:
+        raise LaunchError(f"{key} cannot be passed to the browser unit")
+    return f"{key}='{value}'\n"
+
+
+class BrowserUnits(SessionProcesses):
+    """A cleaner: the session's browser as a systemd unit of the resident user."""
+
+    def __init__(self, state_file: Path, env_dir: Path, systemctl: str = "systemctl"):
+        super().__init__(state_file)
+        self.env_dir = env_dir
+        self.systemctl = systemctl
+
+    def _systemctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.systemctl, *args], capture_output=True, text=True,
+                                timeout=30, check=False, stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise LaunchError(f"systemctl {' '.join(args)}: {result.stderr.strip()}")
+        return result
+
+    def spawn(self, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+        parser = argparse.ArgumentParser(add_help=False)
+        for option in ("--url", "--config", "--geometry"):
+            parser.add_argument(option, default="")
+        args, _ = parser.parse_known_args(list(argv)[1:])
+        env = env or {}
+        values = {"KIOSK_URL": args.url, "KIOSK_SITE_FILE": args.config,
+                  "KIOSK_GEOMETRY": args.geometry,
+                  **{key: env[key] for key in BROWSER_ENVIRONMENT if key in env}}
+        instance = secrets.token_hex(6)
+        unit = BROWSER_UNIT.format(instance=instance)
+        env_file = self.env_dir / f"{instance}.env"
+        with self._lock:
+            for key in BROWSER_WRITES:
+                if env.get(key):
+                    os.chmod(env[key], 0o770)  # the resident's group (the daemon's own) writes
+            self.env_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+            env_file.write_text("".join(_env_line(k, v) for k, v in values.items()))
+            try:
+                self._systemctl("start", unit, check=True)
+            finally:
+                env_file.unlink(missing_ok=True)  # read at start; it holds the address
+            shown = self._systemctl("show", "--property=MainPID", "--value", unit).stdout
+            pid = int(shown.strip() or 0)
+            self._save(self._load() + [{"unit": unit, "pid": pid}])
+            return pid
+
+    def _active(self, units: list[str]) -> list[str]:
+        if not units:
+            return []
+        states = self._systemctl("is-active", *units).stdout.split()
+        return [unit for unit, state in zip(units, states)
+                if state in ("active", "activating", "deactivating", "reloading")]
+
+    def _entries(self) -> list[dict[str, object]]:
+        return [entry for entry in self._load() if isinstance(entry, dict) and "unit" in entry]
+
+    def pids(self) -> list[int]:
+        entries = self._entries()
+        active = set(self._active([str(entry["unit"]) for entry in entries]))
+        return [int(str(entry["pid"])) for entry in entries if entry["unit"] in active]
+
+    def stop(self, pid: int) -> None:
+        """systemd TERMs the unit's cgroup, then KILLs it (TimeoutStopSec= in the unit)."""
+        units = [str(e["unit"]) for e in self._entries() if int(str(e["pid"])) == pid]
+        if units:
+            self._systemctl("stop", *units)
+
+    def _running_units(self) -> list[str] | None:
+        result = self._systemctl("list-units", "--plain", "--no-legend", "--all",
+                                 "--state=active,activating,deactivating,reloading", BROWSER_UNITS)
+        if result.returncode != 0:
+            return None
+        return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+
+    def wipe(self) -> None:
+        with self._lock:
+            # Every browser unit, not only the recorded ones: the state may be lost.
+            units = {str(e["unit"]) for e in self._entries()} | set(self._running_units() or [])
+            if units:
+                self._systemctl("stop", *sorted(units))
+            survivors = self._running_units()
+            self._save([{"unit": unit, "pid": 0} for unit in survivors or []])
+
+    def leftovers(self) -> list[str]:
+        running = self._running_units()
+        if running is None:
+            return ["browser units cannot be listed (systemctl failed)"]
+        return [f"{unit} still running" for unit in running]

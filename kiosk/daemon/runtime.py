@@ -20,7 +20,7 @@ from kiosk.guides import GuideLibrary, load_library
 from kiosk.guides.library import content_dir
 from kiosk.policy import KioskPolicy
 from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
-from kiosk.processes import SessionProcesses
+from kiosk.processes import SessionProcesses, for_launcher
 from kiosk.scanning import Scanner
 from kiosk.session import SessionManager
 from kiosk.sharing import ShareLinks, ShareServer
@@ -55,7 +55,7 @@ class Runtime:
         printer = PrintQueue(config.printing.queue)
         links = ShareLinks(config.sharing.lifetime_seconds)
         clipboard = Clipboard(config.daemon.x_display)
-        processes = SessionProcesses(data_dir / ".state" / "processes.json")
+        processes = for_launcher(config.browser.launcher, data_dir / ".state" / "processes.json")
         # Order matters: stop the browser before deleting what it may still write.
         sessions = SessionManager(
             data_dir, page_quota=config.session.print_quota_pages,

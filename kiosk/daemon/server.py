@@ -5,6 +5,10 @@ verified *before* the socket exists, so after a crash or a power cut no client
 can reach a previous resident's files. Under systemd (``Type=notify``) the
 daemon reports READY only then, and sends watchdog heartbeats only while a real
 request through its own socket succeeds.
+
+``--wipe-only`` runs that same wipe and exits (``plus-kiosk-wipe.service``, at
+boot, before anything a resident can see). Under systemd the agent token comes
+from ``LoadCredential=``: the file in /etc stays readable by root alone.
 """
 
 from __future__ import annotations
@@ -54,12 +58,34 @@ def _heartbeats(socket_path: Path, interval: float, stop: threading.Event) -> No
         sdnotify.notify("WATCHDOG=1")
 
 
+def _with_credentials(config: site_config.SiteConfig) -> site_config.SiteConfig:
+    """Read the agent token where systemd put a copy for us, if it did."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    token = Path(directory) / "agent-token" if directory else None
+    if token is None or not token.is_file():
+        return config
+    daemon = config.daemon.model_copy(update={"agent_token_file": str(token)})
+    return config.model_copy(update={"daemon": daemon})
+
+
+def wipe_only(config: site_config.SiteConfig, data_dir: Path) -> int:
+    """One verified wipe, no socket: 0 when clean, 1 when something survived."""
+    runtime = Runtime.build(config, data_dir, share_listener=False)
+    report = runtime.sessions.wipe("boot")
+    for item in report.leftovers:
+        print(_("Left after the wipe: {item}").format(item=item), file=sys.stderr)
+    log.info("boot wipe: %s", report.as_dict())
+    return 0 if report.wiped else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk-daemon", description=_(
         "The PLUS kiosk daemon: sessions, wipe, printing, scanning."))
     parser.add_argument("--config", help=_("site file (default: the one in use)"))
     parser.add_argument("--socket", help=_("Unix socket to listen on (default: from the site file)"))
     parser.add_argument("--data-dir", help=_("where session files live (default: from the site file)"))
+    parser.add_argument("--wipe-only", action="store_true",
+                        help=_("wipe the data directory, verify it and exit (at boot)"))
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -75,8 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
+    config = _with_credentials(config)
     socket_path = Path(args.socket or config.daemon.socket)
     data_dir = Path(args.data_dir or config.daemon.data_dir)
+    if args.wipe_only:
+        return wipe_only(config, data_dir)
     if _socket_in_use(socket_path):
         print(_("Another daemon already listens on {path}.").format(path=socket_path),
               file=sys.stderr)

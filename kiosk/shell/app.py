@@ -25,7 +25,7 @@ from kiosk import config as site_config
 from kiosk.agent_pin import PinGate
 from kiosk.daemon_client import DaemonClient, DaemonError
 from kiosk.i18n import LANGUAGES, N_, translation
-from kiosk.shell import speech
+from kiosk.shell import heartbeat, speech
 
 WELCOME_CYCLE_SECONDS = 3.0
 END_SCREEN_SECONDS = 6.0
@@ -458,6 +458,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             root = Builder.load_file(str(Path(__file__).with_name("kiosk.kv")))
             Clock.schedule_interval(self.cycle_welcome, WELCOME_CYCLE_SECONDS)
             Clock.schedule_interval(self.poll, 1.0)
+            heartbeat.install(Clock)  # a frozen loop stops it: systemd restarts the screen
             return root
 
         def on_start(self) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from kiosk_provision.cli import main
+
+sys.exit(main())
