@@ -41,7 +41,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5",
-                 "ansible-core>=2.15", "ansible-lint>=6.20"],
+                 "ansible-core>=2.15", "ansible-lint>=6.20", "dukpy>=0.3"],
     },
     entry_points={
         "console_scripts": [
