@@ -19,9 +19,9 @@ RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xs
              libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 \
              libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
              libxcb-image0 libxcb-xkb1 x11-utils
-TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick poppler-utils libcups2-dev gcc
+TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick poppler-utils libcups2-dev gcc systemd
 
-.PHONY: demo test bench i18n clean
+.PHONY: demo test test-provision bench i18n clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null \
@@ -70,6 +70,12 @@ demo: $(VENV)/.installed
 	else \
 	  echo "No screen (DISPLAY unset): the kiosk's own screens are shown by 'make test' screenshots in test-artifacts/."; \
 	fi
+
+# Opt-in, slow: kiosk-provision for real in a debootstrap chroot of Debian 12 (downloads
+# the packages and the kiosk's Python dependencies; the base system is kept in build/).
+test-provision: $(VENV)/.installed
+	tools/ensure-debs debootstrap
+	KIOSK_DEBOOTSTRAP=1 $(BIN)/python -m pytest tests/test_provision_debootstrap.py -v
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/urlfilter.py
