@@ -47,9 +47,8 @@ def chroot(tmp_path_factory):
     source.mkdir(parents=True)
     subprocess.run(f"git -C {ROOT} archive HEAD | tar -x -C {source}", shell=True, check=True)
     shutil.copy("/etc/resolv.conf", target / "etc/resolv.conf")
-    for name in ("pip.conf",):
-        if Path("/etc", name).is_file():
-            shutil.copy(Path("/etc", name), target / "etc" / name)
+    # The host's certificate authorities: its way to PyPI may go through a TLS proxy.
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", target / "etc/host-ca.crt")
     mounts = []
     for kind, where in (("proc", "proc"), ("sysfs", "sys"), ("devtmpfs", "dev")):
         sh("mount", "-t", kind, kind, str(target / where))
@@ -62,7 +61,8 @@ def chroot(tmp_path_factory):
 
 
 def provision(target: Path, *extra: str) -> subprocess.CompletedProcess:
-    return sh("chroot", str(target), "/usr/local/src/plus-kiosk/provisioning/bootstrap.sh",
+    return sh("chroot", str(target), "env", "PIP_CERT=/etc/host-ca.crt", "PIP_FIND_LINKS=",
+              "/usr/local/src/plus-kiosk/provisioning/bootstrap.sh",
               "--site", SITE, "--lang", "en", *extra, check=False)
 
 
