@@ -14,6 +14,6 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv
 fi
 [ -x "$boot/bin/python" ] || python3 -m venv "$boot"
-"$boot/bin/pip" install -q --disable-pip-version-check --no-deps -e "$src"
-"$boot/bin/pip" install -q --disable-pip-version-check "pydantic>=2.5" "ada-url>=1.15" "babel>=2.12"
+"$boot/bin/pip" install -q --disable-pip-version-check --no-warn-conflicts --no-deps -e "$src"
+"$boot/bin/pip" install -q --disable-pip-version-check --no-warn-conflicts "pydantic>=2.5" "ada-url>=1.15" "babel>=2.12"
 exec "$boot/bin/kiosk-provision" "$@"

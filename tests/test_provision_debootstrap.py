@@ -61,7 +61,9 @@ def chroot(tmp_path_factory):
 
 
 def provision(target: Path, *extra: str) -> subprocess.CompletedProcess:
-    return sh("chroot", str(target), "env", "PIP_CERT=/etc/host-ca.crt", "PIP_FIND_LINKS=",
+    host_ca = "/etc/host-ca.crt"  # for pip and for its build-isolation subprocesses
+    return sh("chroot", str(target), "env", f"PIP_CERT={host_ca}", f"REQUESTS_CA_BUNDLE={host_ca}",
+              f"SSL_CERT_FILE={host_ca}", "PIP_FIND_LINKS=",
               "/usr/local/src/plus-kiosk/provisioning/bootstrap.sh",
               "--site", SITE, "--lang", "en", *extra, check=False)
 
