@@ -385,6 +385,7 @@ class Stack:
     portal_url: str
     pin: str = "4321"
     extra_site: str = ""
+    idle_warning_seconds: int = 10
     daemon: subprocess.Popen | None = None
     shell: subprocess.Popen | None = None
 
@@ -404,7 +405,8 @@ class Stack:
         text = site.read_text().replace(
             "[daemon]\n", f'[daemon]\nagent_token_file = "{self.root}/token"\n'
                           f'x_display = "{self.display}"\n')
-        text += ("\n[session]\nidle_warning_seconds = 10\nidle_countdown_seconds = 5\n"
+        text += (f"\n[session]\nidle_warning_seconds = {self.idle_warning_seconds}\n"
+                 "idle_countdown_seconds = 5\n"
                  f"\n[browser]\ncommand = {json_list(browser)}\n"
                  f'\n[agent]\npin_hash = "{hash_pin(self.pin, iterations=1000)}"\n'
                  '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n' + self.extra_site)

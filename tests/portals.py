@@ -36,12 +36,13 @@ def keyboard_key(key: str, screen=(1280, 800)) -> tuple[int, int]:
     rows = [list("1234567890") + ["⌫"], list("azertyuiopé"), list("qsdfghjklmè"),
             ["⇧"] + list("wxcvbnàçù@"), [".", "-", "_", "'", " ", "↵", "▼"]]
     top = screen[1] - (8 + 5 * 64 + 4 * 8 + 8)
+    size = min(64, max(48, (screen[0] - 96) / 11))  # keys narrow beside the guide panel
     for r, row in enumerate(rows):
         if key in row:
-            widths = [320 if k == " " else 64 for k in row]
+            widths = [size * 5 if k == " " else size for k in row]
             left = (screen[0] - (sum(widths) + 8 * (len(row) - 1))) // 2
             c = row.index(key)
-            return left + sum(widths[:c]) + 8 * c + widths[c] // 2, top + 8 + r * 72 + 32
+            return int(left + sum(widths[:c]) + 8 * c + widths[c] / 2), top + 8 + r * 72 + 32
     raise KeyError(key)
 
 

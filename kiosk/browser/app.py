@@ -47,6 +47,13 @@ def parse_geometry(text: str | None) -> tuple[int, int, int, int] | None:
     return parts[0], parts[1], parts[2], parts[3]
 
 
+def _valid_geometry(text: str) -> bool:
+    try:
+        return parse_geometry(text) is not None
+    except ValueError:
+        return False
+
+
 def refused_page(url: str, back_url: str) -> str:
     """The friendly local page shown instead of a refused site."""
     template = (resources.files("kiosk.browser") / "refused.html").read_text(encoding="utf-8")
@@ -77,6 +84,8 @@ class KioskBrowser:
         self.geometry: tuple[int, int, int, int] | None = None
         self.popups: list[Any] = []
         self._last_activity = 0.0
+        self._location = ""
+        self._location_busy = False
 
     # -- every request ---------------------------------------------------------------
 
@@ -306,6 +315,7 @@ class KioskBrowser:
                 script.setRunsOnSubFrames(True)
                 self.profile.scripts().insert(script)
                 page.loadFinished.connect(kiosk.on_load_finished)
+                page.urlChanged.connect(kiosk.on_url_changed)
                 self._input_filter = InputFilter(self)
                 QtCore.QCoreApplication.instance().installEventFilter(self._input_filter)
                 self.webview.setUrl(QtCore.QUrl(kiosk.start_url))
@@ -343,7 +353,8 @@ class KioskBrowser:
                     with connection:
                         connection.settimeout(1)  # a silent client must not jam the button
                         word = connection.recv(64).decode(errors="replace").strip()
-                        if word in ("back", "reload", "start", "raise"):
+                        if word in ("back", "reload", "start", "raise") or (
+                                word.startswith("geometry ") and _valid_geometry(word[9:])):
                             relay.command.emit(word)
                             connection.sendall(b"ok\n")
                 except OSError:
@@ -365,6 +376,39 @@ class KioskBrowser:
         elif word == "raise":  # the shell's warning is over: the page comes back on top
             self.view.raise_()
             self.view.activateWindow()
+        elif word.startswith("geometry "):  # the guide panel opened or closed beside us
+            self.geometry = parse_geometry(word[9:])
+            x, y, width, height = self.geometry
+            self.view.setFixedSize(width, height)
+            self.view.move(x, y)
+
+    def on_url_changed(self, qurl: Any) -> None:
+        """Tell the daemon which page is shown, so the guide panel can follow.
+
+        Only the latest address matters: a burst of redirects sends one report.
+        """
+        url = qurl.toString()
+        if self.daemon_socket is None or not url.startswith(("http:", "https:")):
+            return
+        self._location = url
+        if self._location_busy:
+            return
+        self._location_busy = True
+
+        def send() -> None:
+            from kiosk.daemon_client import DaemonClient, DaemonError
+            sent = None
+            try:
+                while sent != self._location:
+                    sent = self._location
+                    try:
+                        DaemonClient(self.daemon_socket, timeout=2).report_location(sent)
+                    except DaemonError:
+                        return
+            finally:
+                self._location_busy = False
+
+        threading.Thread(target=send, daemon=True).start()
 
     def on_load_finished(self, ok: bool) -> None:
         url = self.view.webview.url().toString()

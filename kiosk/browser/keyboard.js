@@ -20,15 +20,17 @@
   const root = host.attachShadow({ mode: "closed" });
   root.innerHTML = `<style>
     :host { all: initial; }
-    /* Fixed geometry: 5 rows of 64 px keys, 8 px apart, docked at the bottom. */
+    /* Fixed geometry: 5 rows of 64 px keys, 8 px apart, docked at the bottom; keys get
+       narrower (never under 48 px) when the guide panel leaves the page less room. */
     .kb { position: fixed; left: 0; right: 0; bottom: 0; z-index: 2147483647;
           background: #1d2733; padding: 8px; display: none; font-family: sans-serif;
           box-shadow: 0 -4px 16px rgba(0,0,0,.4); flex-direction: column; gap: 8px; }
     .kb.open { display: flex; }
     .row { display: flex; justify-content: center; gap: 8px; height: 64px; }
-    button { width: 64px; height: 64px; padding: 0; font: 30px "DejaVu Sans", sans-serif; border-radius: 10px;
+    .kb { --key: min(64px, max(48px, calc((100vw - 96px) / 11))); }
+    button { width: var(--key); height: 64px; padding: 0; font: 30px "DejaVu Sans", sans-serif; border-radius: 10px;
              border: 0; background: #f4f6f8; color: #111; touch-action: manipulation; }
-    button.wide { width: 320px; }
+    button.wide { width: calc(var(--key) * 5); }
     button.action { background: #ffd23f; }
   </style><div class="kb" part="keyboard"></div>`;
   const board = root.querySelector(".kb");

@@ -119,7 +119,7 @@ class Step:
 
 @cache
 def _matcher(pattern: str) -> URLFilter:
-    return URLFilter(allowlist=[pattern])
+    return URLFilter(blocklist=["*"], allowlist=[pattern])  # unmatched: blocked, not neutral
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ address, so a resident who is already logged in jumps past the login steps.
 Consecutive steps sharing a pattern happen on one page: reaching that page
 shows the first of them, and the resident goes through the others by hand —
 the address alone cannot tell them apart, so the engine never overrides a
-hand-chosen step that still matches the page.
+hand-chosen step among them while the page stays the same.
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ class Progress:
             return False
         self.url = url
         matches = self.matching(url)
-        if not matches or self.index in matches:
+        if not matches:
             return False
-        target = self._group_start(matches[-1])
-        if target == self.index:
-            return False
-        self.index = target
+        furthest = matches[-1]
+        start = self._group_start(furthest)
+        if start <= self.index <= furthest:
+            return False  # already on this page's steps (maybe moved through them by hand)
+        self.index = start
         return True
 
     def next(self) -> bool:

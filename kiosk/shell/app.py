@@ -24,6 +24,10 @@ from typing import Any, Callable, Sequence
 from kiosk import config as site_config
 from kiosk.agent_pin import PinGate
 from kiosk.daemon_client import DaemonClient, DaemonError
+from kiosk.guides import load_library
+from kiosk.guides.library import content_dir, pick
+from kiosk.guides.progress import Progress
+from kiosk.guides.search import GuideIndex
 from kiosk.i18n import LANGUAGES, N_, translation
 from kiosk.shell import heartbeat, speech
 
@@ -46,6 +50,13 @@ SHELL_TEXTS = (
     N_("Locked for {seconds} s."), N_("Nothing to print yet: save a document from the site first."),
     N_("Printing…"), N_("Scan ready: {pages} page(s)."), N_("Scanning…"),
     N_("Test page sent to the printer."), N_("Wrong PIN."),
+    N_("Help / guides"), N_("Step-by-step guides"), N_("Search a guide"), N_("All sites"),
+    N_("Guides"), N_("Step {number} of {total}"), N_("Next"), N_("Previous"),
+    N_("Print this guide"), N_("Start"), N_("Have at hand"), N_("Close the guide"),
+    N_("You will get:"), N_("About {minutes} min"), N_("No guide matches these words."),
+    N_("Button to touch:"), N_("Read this guide again on your phone:"),
+    N_("Guides for this site"), N_("The guide is being printed."),
+    N_("No guide for this site yet."), N_("Careful:"),
 )
 WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
                  "gcf": "Touché lékran an pou koumansé",
@@ -99,6 +110,13 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         agent_open = BooleanProperty(False)
         site_name = StringProperty(config.site.name)
         stops_text = StringProperty("")
+        # guides: the picker's filter, the guide on the detail screen, the panel
+        guide_query = StringProperty("")
+        guide_portal = StringProperty("")
+        guide_detail = DictProperty({})
+        guide_open = BooleanProperty(False)
+        guide_view = DictProperty({})
+        panel_width = NumericProperty(0)
 
         def __init__(self) -> None:
             super().__init__()
@@ -110,15 +128,29 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self._last_activity = 0.0
             self._agent_taps: list[float] = []
             self._speaking = None
+            self.guides = load_library(
+                [content_dir(), *([Path(config.guides.extra_dir)] if config.guides.extra_dir
+                                  else [])], portals=[p.id for p in config.portal])
+            self.guide_index = GuideIndex(self.guides)
+            self.progress: Progress | None = None
+            self.current_portal = ""
             self.portals = [{"id": p.id, "url": p.start_url,
-                             "names": {lang: getattr(p.name, lang) for lang in LANGUAGES}}
+                             "names": {lang: getattr(p.name, lang) for lang in LANGUAGES},
+                             "guides": len(self.guides.for_portal(p.id))}
                             for p in config.portal]
+            self.bind(lang=lambda *a: self.refresh_guide_texts(),
+                      scale=lambda *a: self.resize_for_panel())
 
         # -- helpers used by kiosk.kv ----------------------------------------------------
 
         def t(self, message: str, lang: str) -> str:
             """Translate (kv re-evaluates because ``lang`` is passed in)."""
             return translation(lang).gettext(message)
+
+        def field(self, data: dict[str, Any], key: str, default: Any = "") -> Any:
+            """``data[key]`` for kv: written ``app.field(app.d, "k")`` so that kv
+            re-evaluates when ``app.d`` changes (it does not for ``app.d.get("k")``)."""
+            return data.get(key, default) if data else default
 
         def fs(self, size: float, scale: float) -> float:
             from kivy.metrics import sp
@@ -140,6 +172,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             for portal in self.portals:
                 tile = Factory.PortalTile()  # kv-declared properties exist only after init
                 tile.portal = portal
+                tile.guide_count = portal["guides"]
                 grid.add_widget(tile)
 
         def fill_pin_pad(self, grid: Any) -> None:
@@ -204,17 +237,36 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 return
             height = Window.height
             targets = {}
+            def hidden(widget: Any) -> bool:
+                while widget is not None and widget is not widget.parent:
+                    if widget.opacity == 0:
+                        return True
+                    widget = widget.parent
+                return False
+
             for name, widget in self.root.ids.items():
-                if widget.get_root_window() is None or widget.opacity == 0 or not widget.width:
+                if widget.get_root_window() is None or hidden(widget) or not widget.width \
+                        or not widget.height:
                     continue
                 x, y = widget.to_window(*widget.center)
                 if 0 <= x <= Window.width and 0 <= y <= height:
                     targets[name] = [int(x), int(height - y)]
+            def place(widget: Any) -> list[int]:
+                x, y = widget.to_window(*widget.center)
+                return [int(x), int(height - y)]
+
             tiles = self.root.ids.get("tiles")
             if tiles is not None and tiles.get_root_window() is not None:
                 for index, tile in enumerate(reversed(tiles.children)):
-                    x, y = tile.to_window(*tile.center)
-                    targets[f"tile_{index}"] = [int(x), int(height - y)]
+                    targets[f"tile_{index}"] = place(tile.ids.open)
+                    if tile.ids.guides.opacity:
+                        targets[f"tile_guides_{index}"] = place(tile.ids.guides)
+            for list_id, prefix in (("guide_list", "guide_"), ("panel_list", "panel_guide_")):
+                box = self.root.ids.get(list_id)
+                if box is not None and box.get_root_window() is not None:
+                    for index, item in enumerate(reversed(box.children)):
+                        if getattr(item, "guide_id", ""):
+                            targets[f"{prefix}{index}"] = place(item)
             pad = self.root.ids.get("pin_pad")
             if pad is not None and pad.get_root_window() is not None:
                 for key in pad.children:
@@ -238,13 +290,188 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.record("session", id=session["id"])
             self.go("home")
 
-        def open_portal(self, portal: dict[str, Any]) -> None:
+        def browser_geometry(self) -> list[int]:
+            """The browser fills what the controls bar and the guide panel leave."""
             width, height = Window.size
             bar = int(CONTROL_BAR_WIDTH * self.scale)
-            geometry = [bar, 0, max(200, width - bar), height]
+            self.panel_width = int(min(width * 0.42, 380 * self.scale)) if self.guide_open else 0
+            return [bar, 0, max(200, width - bar - self.panel_width), height]
+
+        def open_portal(self, portal: dict[str, Any]) -> None:
             self.record("portal", id=portal["id"])
+            self.current_portal = portal["id"]
+            self.close_guide(resize=False)
+            geometry = self.browser_geometry()
             self.call(lambda c: c.open_url(portal["url"], geometry=geometry, language=self.lang),
                       lambda result: self.go("portal"))
+
+        # -- guides ----------------------------------------------------------------------
+
+        def open_guides(self, portal_id: str = "") -> None:
+            """The guide picker (all guides, or one portal's)."""
+            self.guide_portal = portal_id
+            self.guide_query = ""
+            self.record("guides", portal=portal_id)
+            self.go("guides")
+            self.fill_guides()
+
+        def search_guides(self, text: str) -> None:
+            self.guide_query = text
+            self.fill_guides()
+            if text:
+                self.record("guide_search", query=text,
+                            results=[g.id for g in self.matching_guides()])
+
+        def matching_guides(self) -> list[Any]:
+            if self.guide_query.strip():
+                return self.guide_index.search(self.guide_query, self.guide_portal or None)
+            if self.guide_portal:
+                return self.guides.for_portal(self.guide_portal)
+            return list(self.guides.guides)
+
+        def fill_guides(self, box: Any = None, guides: list[Any] | None = None) -> None:
+            from kivy.factory import Factory
+            box = box or self.root.ids.guide_list
+            box.clear_widgets()
+            for guide in self.matching_guides() if guides is None else guides:
+                item = Factory.GuideItem()
+                item.guide_id = guide.id
+                item.title = dict(guide.title)
+                item.minutes = guide.minutes
+                box.add_widget(item)
+            Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
+
+        def guide_item_text(self, title: dict[str, str], minutes: int, lang: str,
+                            scale: float) -> str:
+            return "{}\n[size={}]{}[/size]".format(
+                pick(title, lang), int(self.fs(18, scale)),
+                self.t("About {minutes} min", lang).format(minutes=minutes))
+
+        def show_guide(self, guide_id: str) -> None:
+            """The guide's first page: what it is for, what to have at hand."""
+            guide = self.guides.get(guide_id)
+            if guide is None:
+                return
+            self.record("guide_detail", id=guide_id)
+            if self.screen == "portal":  # chosen from the panel: follow it right here
+                self.follow_guide(guide_id)
+                return
+            self.guide_detail = {"id": guide_id}
+            self.refresh_guide_texts()
+            self.go("guide")
+
+        def start_guide(self) -> None:
+            """« Commencer »: the portal opens at the guide's start, the panel beside it."""
+            guide = self.guides.get(self.guide_detail.get("id", ""))
+            if guide is None:
+                return
+            self.current_portal = guide.portal
+            self.progress = Progress(guide)
+            self.guide_open = True
+            self.refresh_guide_texts()
+            self.record("guide_start", id=guide.id)
+            geometry = self.browser_geometry()
+            self.call(lambda c: c.open_url(guide.start_url, geometry=geometry,
+                                           language=self.lang),
+                      lambda result: self.go("portal"))
+
+        def follow_guide(self, guide_id: str) -> None:
+            guide = self.guides.get(guide_id)
+            self.progress = Progress(guide)
+            location = (self.status.get("session") or {}).get("location", "")
+            if location:
+                self.progress.follow(location)
+            self.refresh_guide_texts()
+            self.record("guide_step", id=guide.id, index=self.progress.index)
+
+        def toggle_panel(self) -> None:
+            """The portal bar's « Aide / guides »: the panel opens beside the page."""
+            if self.guide_open:
+                self.close_guide()
+                return
+            self.guide_open = True
+            self.refresh_guide_texts()
+            self.fill_guides(self.root.ids.panel_list,
+                             self.guides.for_portal(self.current_portal))
+            self.resize_for_panel()
+            self.record("panel", open=True)
+
+        def close_guide(self, resize: bool = True) -> None:
+            was_open = self.guide_open
+            self.guide_open = False
+            self.progress = None
+            self.guide_view = {}
+            if was_open and resize:
+                self.resize_for_panel()
+                self.record("panel", open=False)
+
+        def resize_for_panel(self) -> None:
+            geometry = self.browser_geometry()
+            if self.screen == "portal":
+                self.tell_browser("geometry " + ",".join(str(v) for v in geometry))
+                Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
+
+        def refresh_guide_texts(self) -> None:
+            """Everything the panel and the detail screen show, in the current language."""
+            lang = self.lang
+            guide = self.guides.get(self.guide_detail.get("id", ""))
+            if guide is not None:
+                qr = ""
+                if config.guides.public_base_url:
+                    qr = self.qr_texture_file(config.guides.public_base_url + guide.id + ".html")
+                self.guide_detail = {
+                    "id": guide.id, "title": pick(guide.title, lang),
+                    "summary": pick(guide.summary, lang),
+                    "minutes": self.t("About {minutes} min", lang).format(minutes=guide.minutes),
+                    "have": "\n".join("•  " + pick(item, lang) for item in guide.have_at_hand),
+                    "end": pick(guide.end_text, lang), "qr": qr}
+            if self.progress is None:
+                self.guide_view = {}
+                return
+            step = self.progress.step
+            self.guide_view = {
+                "id": self.progress.guide.id, "title": pick(self.progress.guide.title, lang),
+                "counter": self.t("Step {number} of {total}", lang).format(
+                    number=self.progress.index + 1, total=self.progress.total),
+                "step_title": pick(step.title, lang), "text": pick(step.text, lang),
+                "button": step.button, "warning": pick(step.warning, lang),
+                "first": self.progress.index == 0, "last": self.progress.is_last}
+
+        def qr_texture_file(self, url: str) -> str:
+            """A QR image in the shell's cache (public data: the guide's public address)."""
+            import hashlib
+            import tempfile
+
+            import qrcode
+            path = Path(tempfile.gettempdir()) / (
+                "plus-kiosk-qr-" + hashlib.sha256(url.encode()).hexdigest()[:16] + ".png")
+            if not path.exists():
+                qrcode.make(url, border=2).save(str(path))
+            return str(path)
+
+        def guide_next(self) -> None:
+            if self.progress is not None and self.progress.next():
+                self.refresh_guide_texts()
+                self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
+                            by="hand")
+
+        def guide_previous(self) -> None:
+            if self.progress is not None and self.progress.previous():
+                self.refresh_guide_texts()
+                self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
+                            by="hand")
+
+        def read_step(self) -> None:
+            view = self.guide_view
+            if view:
+                self.read_aloud(". ".join(part for part in (
+                    view["counter"], view["step_title"], view["text"], view["warning"]) if part))
+
+        def print_guide(self, guide_id: str) -> None:
+            self.record("guide_print", id=guide_id)
+            self.call(lambda c: c.print_guide(guide_id, self.lang),
+                      lambda result: self.show_message(
+                          self.t("The guide is being printed.", self.lang)))
 
         def tell_browser(self, word: str) -> None:
             """One word to the session's browser (back, raise…) through its control socket."""
@@ -278,6 +505,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 self.tell_browser("raise")
 
         def go_home(self) -> None:
+            self.close_guide(resize=False)
             self.call(lambda c: c.close_browser(), lambda result: self.go("home"))
 
         def finish(self) -> None:
@@ -290,6 +518,11 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.lang = config.site.default_language  # the next resident starts in French
             self.scale = 1.0
             self.contrast = False
+            self.close_guide(resize=False)
+            self.guide_detail = {}
+            self.guide_query = ""
+            if self.root is not None and "guide_search" in self.root.ids:
+                self.root.ids.guide_search.text = ""
             self.go("end")
             Clock.schedule_once(lambda dt: self.go("welcome") if self.screen == "end" else None,
                                 END_SCREEN_SECONDS)
@@ -430,6 +663,11 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         def apply_status(self, status: dict[str, Any]) -> None:
             self.status = status
             state = status["state"]
+            location = (status.get("session") or {}).get("location", "")
+            if self.progress is not None and location and self.progress.follow(location):
+                self.refresh_guide_texts()
+                self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
+                            by="page")
             if state == "warning":
                 if self.countdown < 0:
                     self.record("warning")
@@ -440,13 +678,13 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 if self.countdown >= 0 and status["session"] is not None:
                     self.cover_browser(False)
                 self.countdown = -1
-            in_session = self.screen in ("home", "portal")
+            in_session = self.screen in ("home", "portal", "guides", "guide")
             if in_session and status["session"] is None:
                 self.on_ended(status.get("last_wipe") or {"reason": "idle"})
 
         def on_touch(self, window: Any, touch: Any) -> bool:
             now = time.monotonic()
-            if self.screen in ("home", "portal") and \
+            if self.screen in ("home", "portal", "guides", "guide") and \
                     now - self._last_activity > ACTIVITY_INTERVAL_SECONDS:
                 self._last_activity = now
                 self.call(lambda c: c.activity(), failed=lambda error: None)

@@ -1,0 +1,107 @@
+"""The progress engine and the search, on the real guide files."""
+
+import pytest
+
+from kiosk import config as site_config
+from kiosk.guides import load_library
+from kiosk.guides.progress import Progress
+from kiosk.guides.search import GuideIndex, fold
+
+
+@pytest.fixture(scope="module")
+def library():
+    site = site_config.load(site_config.bundled_config())
+    return load_library(portals=[p.id for p in site.portal])
+
+
+def ids(progress):
+    return progress.step.id
+
+
+def test_every_procedure_of_the_reference_has_a_guide(library):
+    assert len(library) >= 20
+    portals = {g.portal for g in library.guides}
+    assert portals == {"impots", "caf", "france-travail", "ameli", "ants", "edf", "sme",
+                       "service-public"}
+    for guide in library.guides:  # the panel can always show something in each language
+        for step in guide.steps:
+            assert all(step.title[lang] and step.text[lang] for lang in ("fr", "gcf", "en"))
+
+
+def test_caf_quarterly_declaration_followed_page_by_page(library):
+    progress = Progress(library.get("caf-declaration-trimestrielle"))
+    assert (progress.index, progress.total) == (0, 9)
+    assert not progress.follow("https://www.caf.fr/")
+    assert progress.follow("https://connect.caf.fr/connexionappli/dist/?x=1")
+    assert ids(progress) == "credentials"
+    # The code is typed on the same page: the resident moves on by hand, and the page
+    # (reloaded, or the same address polled again) does not pull them back.
+    assert progress.next() and ids(progress) == "code"
+    assert not progress.follow("https://connect.caf.fr/connexionappli/dist/?x=2")
+    assert ids(progress) == "code"
+    assert progress.follow("https://wwwd.caf.fr/wps/portal/caffr/moncompte/tableaudebord")
+    assert ids(progress) == "resources"
+    while progress.next():
+        assert not progress.follow("https://wwwd.caf.fr/wps/portal/caffr/declaration")
+    assert progress.is_last and ids(progress) == "finish"
+    # Back on the public home page: step 1 again.
+    assert progress.follow("https://www.caf.fr/allocataires") and progress.index == 0
+
+
+def test_a_resident_already_logged_in_jumps_ahead(library):
+    progress = Progress(library.get("caf-declaration-trimestrielle"))
+    assert progress.follow("https://wwwd.caf.fr/wps/portal/caffr/moncompte/")
+    assert ids(progress) == "resources"
+
+
+def test_pages_outside_the_guide_leave_the_step_alone(library):
+    progress = Progress(library.get("ants-changement-adresse-carte-grise"))
+    assert progress.follow("https://moncompte.ants.gouv.fr/connexion") and progress.index == 1
+    for elsewhere in ("https://app.franceconnect.gouv.fr/api/v1/authorize",
+                      "https://www.impots.gouv.fr/", "https://evil.example/ants.gouv.fr"):
+        assert not progress.follow(elsewhere)
+        assert progress.index == 1
+    assert progress.follow("https://immatriculation.ants.gouv.fr/demarches-en-ligne")
+    assert ids(progress) == "choose"
+
+
+def test_france_travail_login_host_is_not_taken_for_the_candidate_space(library):
+    progress = Progress(library.get("france-travail-actualisation"))
+    assert progress.follow("https://authentification-candidat.francetravail.fr/connexion/")
+    assert ids(progress) == "log-in"  # not "update", though the host ends in candidat…
+    assert progress.follow("https://candidat.francetravail.fr/actualisation")
+    assert ids(progress) == "update"
+
+
+def test_manual_moves_stop_at_the_ends(library):
+    progress = Progress(library.get("ameli-attestation-droits"))
+    assert not progress.previous()
+    for _ in range(progress.total - 1):
+        assert progress.next()
+    assert not progress.next() and progress.is_last
+
+
+def test_fold_removes_accents_and_case():
+    assert fold("Déclaration ÉLECTRICITÉ Kréyòl") == "declaration electricite kreyol"
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("declaration", "caf-declaration-trimestrielle"),
+    ("DÉCLARER revenus", "impots-declarer-revenus"),
+    ("actualisation", "france-travail-actualisation"),
+    ("attestation droits", "ameli-attestation-droits"),
+    ("carte grise adresse", "ants-changement-adresse-carte-grise"),
+    ("cheque energie", "service-public-cheque-energie"),
+    ("dlo", "sme-facture-eau"),          # Kréyòl: water
+    ("tax notice", "impots-avis-impot"),  # English
+])
+def test_search_in_three_languages(library, query, expected):
+    results = [g.id for g in GuideIndex(library).search(query)]
+    assert expected in results[:3], results
+
+
+def test_search_by_portal_and_nothing_found(library):
+    index = GuideIndex(library)
+    assert {g.portal for g in index.search("attestation", portal="caf")} == {"caf"}
+    assert index.search("zzzz introuvable") == []
+    assert index.search("   ") == []
