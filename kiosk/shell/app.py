@@ -77,7 +77,8 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
     """Import Kivy only here: its import opens a window and reads the command line."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     from kivy.config import Config
-    Config.set("kivy", "keyboard_mode", "dock")  # Kivy's own keyboard for the PIN field
+    Config.set("kivy", "keyboard_mode", "dock")  # Kivy's own keyboard for the shell's fields
+    Config.set("kivy", "keyboard_layout", "azerty")  # the French keyboard residents know
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     if size:
@@ -267,12 +268,27 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                     for index, item in enumerate(reversed(box.children)):
                         if getattr(item, "guide_id", ""):
                             targets[f"{prefix}{index}"] = place(item)
+            from kivy.uix.vkeyboard import VKeyboard
+            for keyboard in (w for w in Window.children if isinstance(w, VKeyboard)):
+                if not keyboard.layout_geometry or keyboard.y >= height:
+                    continue  # a docked keyboard that is not shown
+                layout = keyboard.available_layouts[keyboard.layout]
+                for line in range(1, layout["rows"] + 1):
+                    keys = layout.get(f"normal_{line}", [])
+                    for key, (pos, size) in zip(keys, keyboard.layout_geometry.get(
+                            f"LINE_{line}", [])):
+                        x, y = keyboard.to_parent(pos[0] + size[0] / 2, pos[1] + size[1] / 2)
+                        targets[f"vkey_{key[1]}"] = [int(x), int(height - y)]
             pad = self.root.ids.get("pin_pad")
             if pad is not None and pad.get_root_window() is not None:
                 for key in pad.children:
                     x, y = key.to_window(*key.center)
                     targets[f"pin_{key.text}"] = [int(x), int(height - y)]
             self.record("layout", screen=self.screen, targets=targets)
+
+        def layout_later(self, delay: float) -> None:
+            """Record the layout once something that moves (the touch keyboard) settled."""
+            Clock.schedule_once(lambda dt: self.record_layout(), delay)
 
         @property
         def screen(self) -> str:
