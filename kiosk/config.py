@@ -124,8 +124,6 @@ class Printing(_Section):
     queue: Annotated[StrictStr, Field(min_length=1)] = "plus"
     device_uri: StrictStr = ""        # the printer, for kiosk-provision; "" = queue made by hand
     model: Annotated[StrictStr, Field(min_length=1)] = "everywhere"   # lpadmin -m (driverless)
-    device_uri: StrictStr = ""        # the printer, for kiosk-provision; "" = queue made by hand
-    model: Annotated[StrictStr, Field(min_length=1)] = "everywhere"   # lpadmin -m (driverless)
 
 
 class Scanning(_Section):
@@ -150,9 +148,6 @@ class Agent(_Section):
 
 class Browser(_Section):
     command: tuple[StrictStr, ...] = ("kiosk-browser",)
-    # "systemd": one plus-kiosk-browser@ unit per session, as the resident user (terminals);
-    # "direct": a child of the daemon (tests, demo); "auto": systemd under plus-kiosk-daemon.service
-    launcher: Literal["auto", "systemd", "direct"] = "auto"
     # "systemd": one plus-kiosk-browser@ unit per session, as the resident user (terminals);
     # "direct": a child of the daemon (tests, demo); "auto": systemd under plus-kiosk-daemon.service
     launcher: Literal["auto", "systemd", "direct"] = "auto"
