@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from kiosk_provision import cli, layout, system
 
 from kiosk.config import bundled_config
-from kiosk_provision import cli, layout, system
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISION = [sys.executable, "-m", "kiosk_provision"]

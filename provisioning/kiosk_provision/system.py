@@ -155,12 +155,13 @@ def source_dir() -> Path | None:
 def source_digest(source: Path) -> str:
     """Changes whenever the code that would be installed changes."""
     digest = hashlib.sha256()
-    for path in sorted(source.rglob("*")):
+    paths = [source / "setup.py", source / "pyproject.toml"]
+    for folder in ("kiosk", "provisioning", "systemd"):
+        paths += sorted((source / folder).rglob("*"))
+    for path in paths:
         relative = path.relative_to(source)
-        if relative.parts[0] in ("kiosk", "provisioning", "systemd") or \
-                str(relative) in ("setup.py", "pyproject.toml"):
-            if path.is_file() and "__pycache__" not in relative.parts:
-                digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+        if path.is_file() and "__pycache__" not in relative.parts:
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
