@@ -18,7 +18,7 @@ setup(
                                               if p.name != "README.md"])],
     package_data={"kiosk": ["sites/*.toml", "locale/*/LC_MESSAGES/*.po"],
                   "kiosk_provision": ["files/*"],
-                  "kiosk.browser": ["*.js", "*.html"], "kiosk.shell": ["*.kv"],
+                  "kiosk.browser": ["*.js", "*.html"], "kiosk.shell": ["*.kv", "icons/*.png"],
                   "kiosk.guides": ["schema/*.json", "content/*/*.yaml", "content/*/*/*.png",
                                    "content/*/*/*.jpg"]},
     install_requires=[

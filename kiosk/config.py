@@ -81,6 +81,16 @@ def _check_base_url(text: str) -> str:
     return text
 
 
+BUNDLED_ICONS = ("water", "electricity", "health", "car", "work", "family", "tax", "public")
+
+
+def _check_icon(text: str) -> str:
+    if text and text not in BUNDLED_ICONS and not (
+            text.startswith("/") and text.lower().endswith((".png", ".jpg", ".jpeg"))):
+        raise PydanticCustomError("icon", "{icon}", {"icon": text})
+    return text
+
+
 def _check_path(text: str) -> str:
     if not text.startswith("/"):
         raise PydanticCustomError("absolute_path", "{path}", {"path": text})
@@ -184,6 +194,9 @@ class Portal(_Section):
     name: Names
     start_url: StartURL
     allow: tuple[Rule, ...] = Field(min_length=1)
+    # the tile's picture: a bundled pictogram (water, electricity, health, car, work,
+    # family, tax, public) or the absolute path of the site's own PNG
+    icon: Annotated[StrictStr, AfterValidator(_check_icon)] = ""
 
 
 class SiteConfig(_Section):
@@ -338,6 +351,9 @@ def _message(error: dict[str, Any], valid: list[str]) -> str:
     if kind == "start_url":
         return _("must be a full http:// or https:// address, not {value!r}").format(
             value=ctx.get("url"))
+    if kind == "icon":
+        return _("must be one of {names}, or the absolute path of a .png or .jpg picture, "
+                 "not {value!r}").format(names=", ".join(BUNDLED_ICONS), value=ctx.get("icon"))
     if kind == "base_url":
         return _("must be an https:// address ending with '/', or \"\", not {value!r}").format(
             value=ctx.get("url"))

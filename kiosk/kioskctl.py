@@ -164,6 +164,18 @@ def cmd_guides_check(args: argparse.Namespace) -> int:
     return EXIT_BLOCKED if errors else EXIT_OK
 
 
+def cmd_guides_export(args: argparse.Namespace) -> int:
+    from kiosk.guides import load_library
+    from kiosk.guides.publish import export
+    config = _load(args.config)
+    library = load_library(portals=[p.id for p in config.portal])
+    written = export(library, Path(args.directory), config.site.name)
+    print(_("{count} page(s) written to {directory}; publish them at {url}").format(
+        count=len(written), directory=args.directory,
+        url=config.guides.public_base_url or _("the address set as public_base_url")))
+    return EXIT_OK
+
+
 def cmd_guides_search(args: argparse.Namespace) -> int:
     from kiosk.guides import load_library
     from kiosk.guides.search import GuideIndex
@@ -218,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     guides_check.add_argument("--dir", action="append", default=[],
                               help=_("folder of guides (default: the bundled ones); repeatable"))
     guides_check.set_defaults(func=cmd_guides_check)
+    guides_export = guide_commands.add_parser(
+        "export", help=_("write the public copies of the guides (HTML) into a folder"))
+    guides_export.add_argument("directory")
+    guides_export.add_argument("--config", help=_("site file (default: the one in use)"))
+    guides_export.set_defaults(func=cmd_guides_export)
     guides_search = guide_commands.add_parser(
         "search", help=_("find guides by words, without accents or capitals mattering"))
     guides_search.add_argument("words", nargs="+")

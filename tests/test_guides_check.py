@@ -231,3 +231,21 @@ def test_word_count_and_example_url():
     assert example_url(".www.ameli.fr") == "https://www.ameli.fr/"
     assert example_url("assure.ameli.fr/PortailAS?x=1") == "https://assure.ameli.fr/PortailAS?x=1"
     assert example_url("*") is None
+
+
+def test_public_copies_stand_alone_in_three_languages(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kiosk.kioskctl", "--lang", "en", "guides",
+                             "export", str(tmp_path / "public")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    library = load_library()
+    pages = sorted(p.name for p in (tmp_path / "public").iterdir())
+    assert pages == sorted([f"{g.id}.html" for g in library.guides] + ["index.html"])
+    guide = library.get("ameli-attestation-droits")
+    html = (tmp_path / "public" / "ameli-attestation-droits.html").read_text(encoding="utf-8")
+    import html as html_lib
+    text = html_lib.unescape(html)
+    for lang in ("fr", "gcf", "en"):
+        assert f'id="{lang}"' in html and guide.title[lang] in text
+        assert all(step.text[lang] in text for step in guide.steps)
+    assert "<script" not in html and "src=" not in html  # nothing to fetch from elsewhere
+    assert "« Valider »" in text

@@ -212,3 +212,39 @@ def test_search_box_finds_guides_without_accents(stack):
     assert empty["results"] == []
     time.sleep(0.5)
     screenshot(stack.display, "guides-8-search-nothing")
+
+
+REAL_PORTALS = "".join(
+    f'\n[[portal]]\nid = "{pid}"\nname = {{ fr = "{fr}", gcf = "{fr}", en = "{fr}" }}\n'
+    f'start_url = "https://www.{host}/"\nallow = ["{host}"]\nicon = "{icon}"\n'
+    for pid, fr, host, icon in (("ameli", "Assurance maladie", "ameli.fr", "health"),
+                                ("sme", "Eau — SME", "smeaux.fr", "water"),
+                                ("caf", "CAF", "caf.fr", "family")))
+
+
+def test_home_tiles_have_pictograms_and_their_guides(tmp_path, xvfb, cupsd, fake_portals):
+    from PIL import Image
+    from kiosk.guides import load_library
+    stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/"),
+                  extra_site=REAL_PORTALS, idle_warning_seconds=300).start()
+    try:
+        start_session(stack)
+        time.sleep(1)
+        shot = Image.open(screenshot(stack.display, "guides-0-home-tiles")).convert("RGB")
+        targets = layout(stack, "home", 0)["targets"]
+        library = load_library()
+        for index, portal in enumerate(("ameli", "sme", "caf"), start=1):
+            assert f"tile_guides_{index}" in targets  # the bundled guides of that portal
+            x, y = targets[f"tile_{index}"]
+            # the white pictogram in the upper half of the blue tile
+            column = [shot.getpixel((x + dx, y - dy)) for dx in range(-40, 41, 4)
+                      for dy in range(20, 70, 4)]
+            assert any(sum(p) > 700 for p in column), portal
+        assert "tile_guides_0" not in targets or library.for_portal("test") == []
+        mark = len(stack.events())
+        stack.tap("tile_guides_2", "home")  # the water company's guides
+        layout(stack, "guides", mark)
+        time.sleep(0.5)
+        screenshot(stack.display, "guides-1-picker-sme")
+    finally:
+        stack.stop()

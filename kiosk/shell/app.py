@@ -63,6 +63,14 @@ WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
                  "en": "Touch the screen to start"}
 
 
+def icon_file(icon: str) -> str:
+    """A portal's pictogram: bundled by name, or the site's own picture by path."""
+    if not icon:
+        return ""
+    path = Path(icon) if icon.startswith("/") else Path(__file__).with_name("icons") / f"{icon}.png"
+    return str(path) if path.is_file() else ""
+
+
 def has_default_route(route_file: str = "/proc/net/route") -> bool:
     """Offline means no way out: no default route (the bus's 4G link is down)."""
     try:
@@ -137,7 +145,8 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.current_portal = ""
             self.portals = [{"id": p.id, "url": p.start_url,
                              "names": {lang: getattr(p.name, lang) for lang in LANGUAGES},
-                             "guides": len(self.guides.for_portal(p.id))}
+                             "guides": len(self.guides.for_portal(p.id)),
+                             "icon": icon_file(p.icon)}
                             for p in config.portal]
             self.bind(lang=lambda *a: self.refresh_guide_texts(),
                       scale=lambda *a: self.resize_for_panel())
@@ -174,6 +183,8 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 tile = Factory.PortalTile()  # kv-declared properties exist only after init
                 tile.portal = portal
                 tile.guide_count = portal["guides"]
+                tile.icon = portal["icon"]
+                tile.name = portal["names"][config.site.default_language]
                 grid.add_widget(tile)
 
         def fill_pin_pad(self, grid: Any) -> None:
