@@ -86,7 +86,7 @@ bench: $(VENV)/.installed
 i18n: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k tr -k N_ --no-location --omit-header -o kiosk/locale/kiosk.pot .
 	for lang in fr gcf en; do \
-	  $(BIN)/pybabel update -D kiosk -i kiosk/locale/kiosk.pot -d kiosk/locale -l $$lang --no-location --omit-header -w 100; \
+	  $(BIN)/pybabel update -D kiosk -i kiosk/locale/kiosk.pot -d kiosk/locale -l $$lang --omit-header -w 100; \
 	done
 	rm kiosk/locale/kiosk.pot
 

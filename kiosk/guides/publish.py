@@ -37,7 +37,8 @@ def _section(guide: Guide, language: str) -> str:
         steps.append("<li>" + "".join(parts) + "</li>")
     review = ""
     if language in guide.needs_review:
-        review = f"<p><em>{escape(_('This translation is waiting for a review.'))}</em></p>"
+        note = _("This translation is waiting for a review.")
+        review = f"<p><em>{escape(note)}</em></p>"
     return (f'<section id="{language}" lang="{language}"><h1>{text(guide.title)}</h1>{review}'
             f"<p>{text(guide.summary)} "
             f"{escape(_('About {minutes} minutes.').format(minutes=guide.minutes))}</p>"
