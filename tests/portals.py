@@ -58,9 +58,19 @@ def _page(title: str, body: str) -> bytes:
             "</style></head><body>" + body + "</body></html>").encode()
 
 
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]"
-       b"/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-       b"trailer<</Root 1 0 R>>\n%%EOF\n")
+def _avis_pdf() -> bytes:
+    """A real one-page PDF (the kind a portal lets residents save), made with reportlab."""
+    import io
+    from reportlab.pdfgen import canvas
+    buffer = io.BytesIO()
+    document = canvas.Canvas(buffer)
+    document.drawString(72, 720, "Avis de situation - portail de test")
+    document.showPage()
+    document.save()
+    return buffer.getvalue()
+
+
+PDF = _avis_pdf()
 
 
 @dataclass

@@ -224,3 +224,67 @@ def test_idle_warning_shows_above_the_portal_and_gives_it_back(stack):
     time.sleep(2)
     shot = Image.open(screenshot(stack.display, "shell-13-portal-again")).convert("RGB")
     assert sum(shot.getpixel((900, 300))) > 600  # the page is back on top
+
+
+def test_print_a_download_scan_and_the_agents_test_page(tmp_path, xvfb, cupsd, fake_portals):
+    """« Imprimer » prints what the resident saved from the portal, « Scanner » scans on
+    SANE's test scanner, and the agent's test page comes out of the printer."""
+    import subprocess
+    stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/escape"),
+                  extra_site='\n[scanning]\ndevice = "test"\n', idle_warning_seconds=300)
+    stack.start()
+    try:
+        start_session(stack)
+        mark = len(stack.events())
+        stack.tap("tile_0", "home")
+        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "portal",
+                   since=mark)
+        from kiosk.browser.audit import read
+        wait_for(lambda: any(e.get("event") == "loaded" and e.get("ok")
+                             for e in read(stack.browser_audit)), timeout=30, what="page")
+        # Nothing saved yet: the resident is told so, and nothing is printed.
+        mark = len(stack.events())
+        stack.tap("portal_print", "portal")
+        nothing = stack.wait(lambda e: e["event"] == "message", "nothing to print", since=mark)
+        assert "Rien à imprimer" in nothing["text"], nothing["text"]
+        # Save the portal's PDF (a real click in the page), then « Imprimer ».
+        x, y = portals.link_position("download-pdf")
+        click(stack.display, x + 260, y)
+        downloads = wait_for(lambda: list((tmp_path / "data" / "sessions").glob(
+            "*/downloads/*.pdf")), timeout=20, what="the PDF saved in the session")
+        assert downloads
+        before = set(cupsd.outputs())
+        mark = len(stack.events())
+        stack.tap("portal_print", "portal")
+        stack.wait(lambda e: e["event"] == "message" and "Impression" in e["text"], "printing",
+                   since=mark)
+        wait_for(lambda: set(cupsd.outputs()) - before, timeout=60, what="printed download")
+        # « Scanner »: a page from SANE's test scanner, in the session.
+        mark = len(stack.events())
+        stack.tap("portal_scan", "portal")
+        ready = stack.wait(lambda e: e["event"] == "message" and "1 page" in e["text"],
+                           "scan ready", since=mark, timeout=60)
+        assert "scann" in ready["text"]  # « Document scanné : 1 page(s). »
+        assert list((tmp_path / "data" / "sessions").glob("*/scans/*.pdf"))
+        screenshot(stack.display, "shell-14-scanned")
+        # The agent's test page, from the agent menu.
+        stack.tap("portal_home", "portal")
+        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home")
+        for _ in range(5):
+            stack.tap("site_title", "home")
+            time.sleep(0.15)
+        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "pin", "PIN pad")
+        for digit in stack.pin:
+            stack.tap(f"pin_{digit}", "pin")
+        stack.tap("pin_OK", "pin")
+        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "agent", "agent menu")
+        before = set(cupsd.outputs())
+        mark = len(stack.events())
+        stack.tap("agent_test_page", "agent")
+        stack.wait(lambda e: e["event"] == "message" and "test" in e["text"], "test page sent",
+                   since=mark)
+        produced = wait_for(lambda: set(cupsd.outputs()) - before, timeout=60,
+                            what="test page out of the printer")
+        assert produced
+    finally:
+        stack.stop()
