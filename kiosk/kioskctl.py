@@ -150,6 +150,22 @@ def cmd_allowlist_suggest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pin_hash(args: argparse.Namespace) -> int:
+    """Ask the agents' PIN twice (never on the command line: shell history keeps it)."""
+    import getpass
+    from kiosk.agent_pin import hash_pin
+    first = getpass.getpass(_("New agent PIN (4 to 12 digits): "))
+    if not (first.isascii() and first.isdigit() and 4 <= len(first) <= 12):
+        print(_("The PIN must be 4 to 12 digits."), file=sys.stderr)
+        return EXIT_ERROR
+    if getpass.getpass(_("The same PIN again: ")) != first:
+        print(_("The two PINs differ; nothing was changed."), file=sys.stderr)
+        return EXIT_ERROR
+    print(_("Put this line in the [agent] section of the site file:"), file=sys.stderr)
+    print(f'pin_hash = "{hash_pin(first)}"')
+    return EXIT_OK
+
+
 def cmd_guides_check(args: argparse.Namespace) -> int:
     from kiosk.guides.check import check
     config = _load(args.config)
@@ -220,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(kiosk-browser --record FILE)"))
     suggest_command.add_argument("file")
     suggest_command.set_defaults(func=cmd_allowlist_suggest)
+
+    pin_hash = commands.add_parser("pin-hash", help=_("hash a new agent PIN for the site file"))
+    pin_hash.set_defaults(func=cmd_pin_hash)
 
     guides = commands.add_parser("guides", help=_("step-by-step guides"))
     guide_commands = guides.add_subparsers(dest="guides_command", required=True,

@@ -98,3 +98,23 @@ def test_in_process_main_returns_statuses(capsys):
     assert kioskctl.main(["--lang", "en", "check-url", "https://x.org/",
                           "--config", str(SITE)]) == 1
     assert "BLOCKED" in capsys.readouterr().out
+
+
+def test_pin_hash_asks_twice_and_prints_a_line_the_gate_accepts(monkeypatch, capsys):
+    import getpass
+    from kiosk import kioskctl
+    from kiosk.agent_pin import PinGate
+    answers = iter(["2468", "2468"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
+    assert kioskctl.main(["--lang", "fr", "pin-hash"]) == 0
+    out, err = capsys.readouterr()
+    line = out.strip()
+    assert line.startswith('pin_hash = "pbkdf2_sha256$') and "2468" not in out
+    gate = PinGate(line.split('"')[1])
+    assert gate.check("2468") and not gate.check("1357")
+    assert "[agent]" in err
+    answers = iter(["2468", "2469"])
+    assert kioskctl.main(["--lang", "fr", "pin-hash"]) == 2
+    assert "diffèrent" in capsys.readouterr().err
+    answers = iter(["12"])
+    assert kioskctl.main(["--lang", "fr", "pin-hash"]) == 2

@@ -45,6 +45,7 @@ GUIDE = textwrap.dedent("""\
         title: {fr: Envoyer un justificatif, gcf: Voyé an jistifikatif, en: Send a proof}
         text: {fr: Touchez le bouton pour choisir votre scan., gcf: Touché bouton-an pou chwazi scan ou., en: Touch the button to choose your scan.}
         url: portal.test/upload
+        image: pictures/upload.png
     end_state:
       kind: confirmation
       text: {fr: Un message « Merci »., gcf: An mésaj « Merci »., en: A « Merci » message.}
@@ -59,6 +60,11 @@ def stack(tmp_path, xvfb, cupsd, fake_portals):
     guides.mkdir(parents=True)
     (guides / "demarche.yaml").write_text(GUIDE % {"start": fake_portals.url("/")},
                                           encoding="utf-8")
+    from PIL import Image, ImageDraw
+    (guides / "pictures").mkdir()
+    picture = Image.new("RGB", (400, 200), "white")
+    ImageDraw.Draw(picture).rectangle((40, 60, 360, 140), fill=(200, 30, 30))
+    picture.save(guides / "pictures" / "upload.png")
     extra = (f'\n[guides]\nextra_dir = "{tmp_path / "guides"}"\n'
              'public_base_url = "https://guides.espace-sud.test/"\n')
     instance = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/"), extra_site=extra,
@@ -127,8 +133,17 @@ def test_picker_detail_panel_follows_the_portal_and_prints(stack, fake_portals, 
                 and e["index"] != 2]
     time.sleep(0.5)
     screenshot(stack.display, "guides-5-panel-warning-fr")
-    stack.tap("guide_prev", "portal")
-    step_shown(stack, 1, mark, by="hand")
+    # The last step has the guide's own illustration.
+    stack.tap("guide_next", "portal")
+    step_shown(stack, 3, mark, by="hand")
+    time.sleep(0.8)
+    from PIL import Image
+    shot = Image.open(screenshot(stack.display, "guides-5b-panel-illustration")).convert("RGB")
+    image_at = stack.target("step_image", "portal")
+    assert shot.getpixel(tuple(image_at))[0] > 150 > shot.getpixel(tuple(image_at))[1]
+    for back in (2, 1):
+        stack.tap("guide_prev", "portal")
+        step_shown(stack, back, mark, by="hand")
 
     # Read aloud, then print the guide: it comes out of the test cupsd with its title.
     time.sleep(0.5)

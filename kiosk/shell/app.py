@@ -462,6 +462,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                     number=self.progress.index + 1, total=self.progress.total),
                 "step_title": pick(step.title, lang), "text": pick(step.text, lang),
                 "button": step.button, "warning": pick(step.warning, lang),
+                "image": str(step.image) if step.image and step.image.is_file() else "",
                 "first": self.progress.index == 0, "last": self.progress.is_last}
 
         def qr_texture_file(self, url: str) -> str:
@@ -481,12 +482,14 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 self.refresh_guide_texts()
                 self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
                             by="hand")
+                self.layout_later(0.3)
 
         def guide_previous(self) -> None:
             if self.progress is not None and self.progress.previous():
                 self.refresh_guide_texts()
                 self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
                             by="hand")
+                self.layout_later(0.3)
 
         def read_step(self) -> None:
             view = self.guide_view
@@ -695,6 +698,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 self.refresh_guide_texts()
                 self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
                             by="page")
+                self.layout_later(0.3)
             if state == "warning":
                 if self.countdown < 0:
                     self.record("warning")
