@@ -18,8 +18,8 @@ RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xs
              fonts-dejavu-core libmtdev1 libgl1 libegl1 libnss3 libasound2 libxkbfile1 \
              libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 \
              libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
-             libxcb-image0 libxcb-xkb1 x11-utils
-TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick poppler-utils libcups2-dev gcc systemd
+             libxcb-image0 libxcb-xkb1 x11-utils poppler-utils
+TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick libcups2-dev gcc systemd
 
 .PHONY: demo test test-provision bench i18n clean
 

@@ -125,6 +125,16 @@ class DaemonClient:
     def report_location(self, url: str) -> dict[str, Any]:
         return self.request("POST", "/browser/location", json_body={"url": url})
 
+    def documents(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/documents")["documents"]
+
+    def document_page(self, folder: str, name: str, page: int = 1) -> bytes:
+        return self.request("GET", f"/documents/{folder}/{quote(name, safe='')}/page/{page}.png")
+
+    def print_document(self, folder: str, name: str, copies: int = 1) -> dict[str, Any]:
+        return self.request("POST", f"/documents/{folder}/{quote(name, safe='')}/print",
+                            json_body={"copies": copies})
+
     def print_guide(self, guide_id: str, language: str) -> dict[str, Any]:
         return self.request("POST", f"/guides/{quote(guide_id, safe='')}/print",
                             json_body={"language": language})

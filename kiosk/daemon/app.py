@@ -6,6 +6,7 @@ import hmac
 import logging
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from kiosk.daemon import errors, openapi
 from kiosk.daemon.errors import ApiError, request_language, tr
 from kiosk.i18n import N_, translation
 from kiosk.printing import guide_pdf
+from kiosk.printing.preview import PreviewError, render_page
 from kiosk.daemon.runtime import Runtime
 from kiosk.printing.documents import UnprintableDocument, inspect
 from kiosk.scanning import ScanError
@@ -331,6 +333,77 @@ def share() -> tuple[Response, int]:
     url = rt.share_server.url_for(link)
     return jsonify({"url": url, "qr_png": qr_png_base64(url),
                     "expires_at": iso_utc(link.expires_at)}), 201
+
+
+# -- the session's documents (downloads and scans): list, look, print ----------------
+
+DOCUMENT_FOLDERS = ("downloads", "scans")
+
+
+def _document_path(folder: str, name: str) -> Path:
+    session = _current_session()
+    if folder not in DOCUMENT_FOLDERS or name != Path(name).name or name.startswith("."):
+        raise ApiError(404, "unknown_document", tr("This document does not exist."))
+    path = session.dir(folder) / name
+    if path.is_symlink() or not path.is_file():
+        raise ApiError(404, "unknown_document", tr("This document does not exist."))
+    return path
+
+
+def _inspected(folder: str, name: str):
+    try:
+        return inspect(_document_path(folder, name))
+    except UnprintableDocument as error:
+        raise ApiError(422, f"document_{error.code}", tr(DOCUMENT_ERRORS[error.code])) from None
+
+
+@api.get("/documents")
+def documents() -> Response:
+    """What the resident saved from the portals and scanned, newest first."""
+    session = _current_session()
+    found = []
+    for folder in DOCUMENT_FOLDERS:
+        for path in session.dir(folder).iterdir():
+            if path.is_symlink() or not path.is_file() or path.name.startswith("."):
+                continue
+            entry: dict[str, Any] = {"folder": folder, "name": path.name,
+                                     "size": path.stat().st_size,
+                                     "saved_at": iso_utc(path.stat().st_mtime)}
+            try:
+                document = inspect(path)
+                entry.update(type=document.kind, pages=document.pages)
+            except UnprintableDocument as error:
+                entry.update(error=f"document_{error.code}",
+                             message=tr(DOCUMENT_ERRORS[error.code]))
+            found.append((path.stat().st_mtime, entry))
+    return jsonify({"documents": [e for _, e in sorted(found, key=lambda f: -f[0])]})
+
+
+@api.get("/documents/<folder>/<name>/page/<int:page>.png")
+def document_page(folder: str, name: str, page: int) -> Response:
+    document = _inspected(folder, name)
+    try:
+        png = render_page(document, page)
+    except PreviewError:
+        raise ApiError(404, "no_page", tr("This page does not exist.")) from None
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.post("/documents/<folder>/<name>/print")
+def document_print(folder: str, name: str) -> tuple[Response, int]:
+    session = _current_session()
+    source = _document_path(folder, name)
+    copies = _json_body().get("copies", 1)
+    if not (isinstance(copies, int) and not isinstance(copies, bool)
+            and 1 <= copies <= MAX_COPIES):
+        raise ApiError(400, "bad_copies",
+                       tr("The number of copies must be between 1 and {max}.").format(
+                           max=MAX_COPIES))
+    target = session.dir("prints") / secrets.token_hex(8)
+    shutil.copyfile(source, target)  # the print keeps its own copy, as an upload would
+    return _submit_print(session, target, copies)
 
 
 # -- guides -----------------------------------------------------------------------

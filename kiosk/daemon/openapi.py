@@ -112,6 +112,32 @@ def document() -> dict[str, Any]:
             _body({"type": "object", "required": ["url"],
                    "properties": {"url": {"type": "string", "maxLength": 8192}}},
                   required=True))},
+        "/api/v1/documents": {"get": _op(
+            "The session's downloads and scans, newest first",
+            {"200": _json({"type": "object", "required": ["documents"], "properties": {
+                "documents": {"type": "array", "items": {"type": "object", "required": [
+                    "folder", "name", "size"], "properties": {
+                    "folder": {"type": "string", "enum": ["downloads", "scans"]},
+                    "name": {"type": "string"}, "size": {"type": "integer"},
+                    "saved_at": {"type": "string"}, "type": {"type": "string"},
+                    "pages": {"type": "integer"}, "error": {"type": "string"},
+                    "message": {"type": "string"}}}}}}, "Documents"), **_errors(409)})},
+        "/api/v1/documents/{folder}/{name}/page/{page}.png": {"get": _op(
+            "A page of a document as a picture (rendered in memory)",
+            {"200": {"description": "PNG", "content": {"image/png": {
+                "schema": {"type": "string", "format": "binary"}}}}, **_errors(404, 409, 422)},
+            parameters=[{"name": n, "in": "path", "required": True,
+                         "schema": {"type": "integer" if n == "page" else "string"}}
+                        for n in ("folder", "name", "page")])},
+        "/api/v1/documents/{folder}/{name}/print": {"post": _op(
+            "Print one of the session's documents",
+            {"201": _json({"type": "object", "required": ["job"],
+                           "properties": {"job": _ref("Job")}}, "Job submitted"),
+             **_errors(400, 403, 404, 409, 422, 503)},
+            _body({"type": "object", "properties": {"copies": {
+                "type": "integer", "minimum": 1, "maximum": 10}}}),
+            parameters=[{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                        for n in ("folder", "name")])},
         "/api/v1/guides/{guide_id}/print": {"post": _op(
             "Print a guide (in the resident's language, with a QR code to its public copy)",
             {"201": _json({"type": "object", "required": ["job"],

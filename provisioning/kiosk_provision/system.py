@@ -26,7 +26,7 @@ KIOSK_DEBS = (
     "fonts-dejavu-core libmtdev1 libgl1 libegl1 libnss3 libasound2 libxkbfile1 "
     "libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 "
     "libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 "
-    "libxcb-image0 libxcb-xkb1 x11-utils").split()
+    "libxcb-image0 libxcb-xkb1 x11-utils poppler-utils").split()
 # …and the terminal's: X without a desktop, driverless printing and scanning, polkit
 # (the daemon starts the browser unit), what pip needs to build pycups.
 TERMINAL_DEBS = (
