@@ -253,12 +253,24 @@ def test_print_a_download_scan_and_the_agents_test_page(tmp_path, xvfb, cupsd, f
         downloads = wait_for(lambda: list((tmp_path / "data" / "sessions").glob(
             "*/downloads/*.pdf")), timeout=20, what="the PDF saved in the session")
         assert downloads
-        before = set(cupsd.outputs())
+        # « Imprimer » shows the saved document (rendered by the daemon) before printing it.
         mark = len(stack.events())
         stack.tap("portal_print", "portal")
+        stack.wait(lambda e: e["event"] == "preview", "the document's preview", since=mark)
+        time.sleep(0.5)
+        from PIL import Image
+        shot = Image.open(screenshot(stack.display, "shell-15-documents")).convert("RGB")
+        assert sum(shot.getpixel((900, 300))) > 600  # the white page over the grey backdrop
+        before = set(cupsd.outputs())
+        mark = len(stack.events())
+        stack.tap("document_print", "documents")
         stack.wait(lambda e: e["event"] == "message" and "Impression" in e["text"], "printing",
                    since=mark)
         wait_for(lambda: set(cupsd.outputs()) - before, timeout=60, what="printed download")
+        mark = len(stack.events())
+        stack.tap("documents_back", "documents")
+        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "back to the page",
+                   since=mark)
         # « Scanner »: a page from SANE's test scanner, in the session.
         mark = len(stack.events())
         stack.tap("portal_scan", "portal")

@@ -56,7 +56,9 @@ SHELL_TEXTS = (
     N_("You will get:"), N_("About {minutes} min"), N_("No guide matches these words."),
     N_("Button to touch:"), N_("Read this guide again on your phone:"),
     N_("Guides for this site"), N_("The guide is being printed."),
-    N_("No guide for this site yet."), N_("Careful:"),
+    N_("No guide for this site yet."), N_("Careful:"), N_("My documents"),
+    N_("Saved from the site"), N_("{pages} page(s)"), N_("Print this document"),
+    N_("Back to the site"),
 )
 WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
                  "gcf": "Touché lékran an pou koumansé",
@@ -126,6 +128,8 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         guide_open = BooleanProperty(False)
         guide_view = DictProperty({})
         panel_width = NumericProperty(0)
+        documents = ListProperty([])
+        document = DictProperty({})
 
         def __init__(self) -> None:
             super().__init__()
@@ -527,7 +531,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
 
         def cover_browser(self, covered: bool) -> None:
             """The warning and offline screens must not hide under the browser window."""
-            if self.screen != "portal":
+            if self.screen not in ("portal", "documents"):
                 return
             if covered:
                 Window.raise_window()
@@ -550,6 +554,11 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.contrast = False
             self.close_guide(resize=False)
             self.guide_detail = {}
+            self.documents = []  # names and the preview of the resident's files: forgotten
+            self.document = {}
+            if self.root is not None and "document_preview" in self.root.ids:
+                self.root.ids.document_preview.texture = None
+                self.root.ids.document_list.clear_widgets()
             self.guide_query = ""
             if self.root is not None and "guide_search" in self.root.ids:
                 self.root.ids.guide_search.text = ""
@@ -580,18 +589,68 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self._speaking = speech.speak(text, self.lang)
             self.record("speak", text=text, lang=self.lang)
 
-        def print_latest_download(self) -> None:
-            def job(client: DaemonClient) -> Any:
-                status = client.status()
-                folder = Path(status["session"]["dirs"]["downloads"])
-                files = sorted((p for p in folder.iterdir() if p.is_file()),
-                               key=lambda p: p.stat().st_mtime)
-                if not files:
-                    return None
-                return client.print_file(files[-1])
-            self.call(job, lambda result: self.show_message(
-                self.t("Printing…", self.lang) if result else
-                self.t("Nothing to print yet: save a document from the site first.", self.lang)))
+        def open_documents(self) -> None:
+            """« Imprimer »: what the resident saved or scanned, to look at before printing."""
+            def shown(documents: list[dict[str, Any]]) -> None:
+                if not documents:
+                    self.show_message(self.t(
+                        "Nothing to print yet: save a document from the site first.", self.lang))
+                    return
+                self.documents = documents
+                self.message = ""  # an earlier note must not hide the buttons
+                self.cover_browser(True)
+                self.go("documents")
+                self.fill_documents()
+                self.show_document(0)
+            self.call(lambda c: c.documents(), shown)
+
+        def fill_documents(self) -> None:
+            from kivy.factory import Factory
+            box = self.root.ids.document_list
+            box.clear_widgets()
+            for index, document in enumerate(self.documents):
+                item = Factory.DocumentItem()
+                item.index = index
+                item.label = document["name"]
+                item.pages = document.get("pages", 0)
+                item.scanned = document["folder"] == "scans"
+                box.add_widget(item)
+
+        def document_text(self, label: str, pages: int, scanned: bool, lang: str) -> str:
+            kind = self.t("Scan", lang) if scanned else self.t("Saved from the site", lang)
+            if not pages:
+                return f"{label}\n{kind}"
+            return "{}\n{} — {}".format(label, kind, self.t("{pages} page(s)", lang).format(
+                pages=pages))
+
+        def show_document(self, index: int) -> None:
+            document = self.documents[index]
+            self.document = {"index": index, "name": document["name"],
+                             "error": document.get("message", "")}
+            self.record("document", name=document["name"], error=document.get("error"))
+            if document.get("error"):
+                self.root.ids.document_preview.texture = None
+                self.layout_later(0.3)
+                return
+
+            def loaded(png: bytes) -> None:
+                import io
+                from kivy.core.image import Image as CoreImage
+                self.root.ids.document_preview.texture = CoreImage(
+                    io.BytesIO(png), ext="png").texture
+                self.record("preview", name=document["name"])
+                self.layout_later(0.3)
+            self.call(lambda c: c.document_page(document["folder"], document["name"], 1), loaded)
+
+        def print_document(self) -> None:
+            document = self.documents[self.document["index"]]
+            self.record("print", name=document["name"])
+            self.call(lambda c: c.print_document(document["folder"], document["name"]),
+                      lambda result: self.show_message(self.t("Printing…", self.lang)))
+
+        def close_documents(self) -> None:
+            self.go("portal")
+            self.tell_browser("raise")
 
         def scan(self) -> None:
             self.show_message(self.t("Scanning…", self.lang))
@@ -709,13 +768,13 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 if self.countdown >= 0 and status["session"] is not None:
                     self.cover_browser(False)
                 self.countdown = -1
-            in_session = self.screen in ("home", "portal", "guides", "guide")
+            in_session = self.screen in ("home", "portal", "guides", "guide", "documents")
             if in_session and status["session"] is None:
                 self.on_ended(status.get("last_wipe") or {"reason": "idle"})
 
         def on_touch(self, window: Any, touch: Any) -> bool:
             now = time.monotonic()
-            if self.screen in ("home", "portal", "guides", "guide") and \
+            if self.screen in ("home", "portal", "guides", "guide", "documents") and \
                     now - self._last_activity > ACTIVITY_INTERVAL_SECONDS:
                 self._last_activity = now
                 self.call(lambda c: c.activity(), failed=lambda error: None)
