@@ -386,6 +386,7 @@ class Stack:
     pin: str = "4321"
     extra_site: str = ""
     idle_warning_seconds: int = 10
+    shutdown_command: tuple[str, ...] = ("true",)  # never the real power-off in a test
     daemon: subprocess.Popen | None = None
     shell: subprocess.Popen | None = None
 
@@ -409,6 +410,7 @@ class Stack:
                  "idle_countdown_seconds = 5\n"
                  f"\n[browser]\ncommand = {json_list(browser)}\n"
                  f'\n[agent]\npin_hash = "{hash_pin(self.pin, iterations=1000)}"\n'
+                 f"shutdown_command = {json_list(list(self.shutdown_command))}\n"
                  '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n' + self.extra_site)
         site.write_text(text)
         return site
@@ -417,19 +419,26 @@ class Stack:
         site = self.write_site()
         (self.root / "route").write_text("Iface\tDestination\tGateway\n"
                                          "wwan0\t00000000\t0100000A\n")
-        env = {**os.environ, "DISPLAY": self.display, "CUPS_SERVER": self.cupsd.socket,
-               "LANGUAGE": "fr", "KIOSK_ROUTE_FILE": str(self.root / "route"),
-               "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
+        env = self.env = {
+            **os.environ, "DISPLAY": self.display, "CUPS_SERVER": self.cupsd.socket,
+            "LANGUAGE": "fr", "KIOSK_ROUTE_FILE": str(self.root / "route"),
+            "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
+        self.site_file = site
         self.daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "kiosk-daemon"), "--config", str(site)], env=env,
             stdout=subprocess.DEVNULL, stderr=(self.root / "daemon.log").open("a"))
         wait_for(lambda: (self.root / "daemon.sock").exists(), timeout=30, what="daemon")
-        self.shell = subprocess.Popen(
-            [str(Path(sys.executable).parent / "kiosk-shell"), "--config", str(site), "--size",
-             "1280x800", "--record", str(self.record)], env=env,
-            stdout=subprocess.DEVNULL, stderr=(self.root / "shell.log").open("a"))
-        self.wait(lambda e: e["event"] == "layout" and e["screen"] == "welcome", "welcome")
+        self.start_shell()
         return self
+
+    def start_shell(self) -> None:
+        mark = len(self.events()) if self.record.exists() else 0
+        self.shell = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kiosk-shell"), "--config", str(self.site_file),
+             "--size", "1280x800", "--record", str(self.record)], env=self.env,
+            stdout=subprocess.DEVNULL, stderr=(self.root / "shell.log").open("a"))
+        self.wait(lambda e: e["event"] == "layout" and e["screen"] == "welcome", "welcome",
+                  since=mark)
 
     def events(self) -> list[dict]:
         return read_log(self.record)

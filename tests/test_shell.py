@@ -300,3 +300,46 @@ def test_print_a_download_scan_and_the_agents_test_page(tmp_path, xvfb, cupsd, f
         assert produced
     finally:
         stack.stop()
+
+
+def open_agent_menu(stack):
+    for _ in range(5):
+        stack.tap("site_title", "home")
+        time.sleep(0.15)
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "pin", "PIN pad")
+    for digit in stack.pin:
+        stack.tap(f"pin_{digit}", "pin")
+    stack.tap("pin_OK", "pin")
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "agent", "agent menu")
+
+
+def test_agent_restarts_the_screen_and_shuts_down_after_a_wipe(tmp_path, xvfb, cupsd,
+                                                               fake_portals):
+    marker = tmp_path / "powered-off"
+    stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/"),
+                  idle_warning_seconds=300, shutdown_command=("touch", str(marker)))
+    stack.start()
+    try:
+        # « Redémarrer l'écran »: the shell leaves with status 3, for systemd to start it again.
+        start_session(stack)
+        open_agent_menu(stack)
+        stack.tap("agent_restart", "agent")
+        assert stack.shell.wait(timeout=20) == 3
+        # What systemd does next: a fresh shell. It wipes the session it finds open (the
+        # person in front may be someone else by now), then welcomes the next resident.
+        mark = len(stack.events())
+        stack.start_shell()
+        wiped = stack.wait(lambda e: e["event"] == "stale_session_wiped", "stale session wiped",
+                           since=mark)
+        assert wiped["wiped"] is True
+        start_session(stack)
+        # « Éteindre la borne »: the session is wiped first, then the power-off command runs.
+        open_agent_menu(stack)
+        stack.tap("agent_shutdown", "agent")
+        wait_for(marker.exists, timeout=20, what="the power-off command")
+        from kiosk.daemon_client import DaemonClient
+        status = DaemonClient(tmp_path / "daemon.sock").status()
+        assert status["session"] is None and status["leftovers"] == []
+        assert not any((tmp_path / "data" / "sessions").glob("*/downloads/*"))
+    finally:
+        stack.stop()

@@ -789,7 +789,19 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             heartbeat.install(Clock)  # a frozen loop stops it: systemd restarts the screen
             return root
 
+        def wipe_stale_session(self) -> None:
+            """A shell that (re)starts finds no resident of its own: if the daemon still
+            has a session (the previous shell froze or crashed), it is wiped now, before
+            anyone touches the welcome screen."""
+            def job(client: DaemonClient) -> Any:
+                if client.status()["session"] is None:
+                    return None
+                return client.end_session("agent")
+            self.call(job, lambda report: report and self.record(
+                "stale_session_wiped", wiped=report.get("wiped")), failed=lambda error: None)
+
         def on_start(self) -> None:
+            self.wipe_stale_session()
             self.stops_text = self.describe_stops(self.lang)
             self.record("screen", name="welcome")
             if self.stops_text:
