@@ -282,14 +282,7 @@ def test_print_a_download_scan_and_the_agents_test_page(tmp_path, xvfb, cupsd, f
         # The agent's test page, from the agent menu.
         stack.tap("portal_home", "portal")
         stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home")
-        for _ in range(5):
-            stack.tap("site_title", "home")
-            time.sleep(0.15)
-        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "pin", "PIN pad")
-        for digit in stack.pin:
-            stack.tap(f"pin_{digit}", "pin")
-        stack.tap("pin_OK", "pin")
-        stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "agent", "agent menu")
+        open_agent_menu(stack)
         before = set(cupsd.outputs())
         mark = len(stack.events())
         stack.tap("agent_test_page", "agent")

@@ -481,15 +481,11 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 qrcode.make(url, border=2).save(str(path))
             return str(path)
 
-        def guide_next(self) -> None:
-            if self.progress is not None and self.progress.next():
-                self.refresh_guide_texts()
-                self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
-                            by="hand")
-                self.layout_later(0.3)
-
-        def guide_previous(self) -> None:
-            if self.progress is not None and self.progress.previous():
+        def guide_move(self, step: int) -> None:
+            """« Suivant » (+1) / « Précédent » (-1), by hand."""
+            if self.progress is None:
+                return
+            if self.progress.next() if step > 0 else self.progress.previous():
                 self.refresh_guide_texts()
                 self.record("guide_step", id=self.progress.guide.id, index=self.progress.index,
                             by="hand")
