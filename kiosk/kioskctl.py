@@ -181,10 +181,10 @@ def cmd_guides_check(args: argparse.Namespace) -> int:
 
 
 def cmd_guides_export(args: argparse.Namespace) -> int:
-    from kiosk.guides import load_library
+    from kiosk.guides import load_for_site
     from kiosk.guides.publish import export
     config = _load(args.config)
-    library = load_library(portals=[p.id for p in config.portal])
+    library = load_for_site(config)
     written = export(library, Path(args.directory), config.site.name)
     print(_("{count} page(s) written to {directory}; publish them at {url}").format(
         count=len(written), directory=args.directory,
@@ -193,10 +193,10 @@ def cmd_guides_export(args: argparse.Namespace) -> int:
 
 
 def cmd_guides_search(args: argparse.Namespace) -> int:
-    from kiosk.guides import load_library
+    from kiosk.guides import load_for_site
     from kiosk.guides.search import GuideIndex
     config = _load(args.config)
-    index = GuideIndex(load_library(portals=[p.id for p in config.portal]))
+    index = GuideIndex(load_for_site(config))
     language = current_language()
     hits = index.search(" ".join(args.words))
     for guide in hits:

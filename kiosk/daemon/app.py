@@ -213,13 +213,13 @@ def browser_close() -> Response:
 
 # -- printing --------------------------------------------------------------------
 
-def _copies() -> int:
-    raw = request.form.get("copies", "1")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_COPIES:
+def _copies(raw: object) -> int:
+    """The number of copies asked for, checked; 400 otherwise."""
+    if not (isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= MAX_COPIES):
         raise ApiError(400, "bad_copies",
                        tr("The number of copies must be between 1 and {max}.").format(
                            max=MAX_COPIES))
-    return int(raw)
+    return raw
 
 
 @api.post("/print")
@@ -228,7 +228,8 @@ def print_document() -> tuple[Response, int]:
     upload = request.files.get("file")
     if upload is None:
         raise ApiError(400, "no_file", tr("No document was sent."))
-    copies = _copies()
+    field = request.form.get("copies", "1")
+    copies = _copies(int(field) if field.isascii() and field.isdigit() else None)
     target = session.dir("prints") / secrets.token_hex(8)
     upload.save(target)
     return _submit_print(session, target, copies)
@@ -395,12 +396,7 @@ def document_page(folder: str, name: str, page: int) -> Response:
 def document_print(folder: str, name: str) -> tuple[Response, int]:
     session = _current_session()
     source = _document_path(folder, name)
-    copies = _json_body().get("copies", 1)
-    if not (isinstance(copies, int) and not isinstance(copies, bool)
-            and 1 <= copies <= MAX_COPIES):
-        raise ApiError(400, "bad_copies",
-                       tr("The number of copies must be between 1 and {max}.").format(
-                           max=MAX_COPIES))
+    copies = _copies(_json_body().get("copies", 1))
     target = session.dir("prints") / secrets.token_hex(8)
     shutil.copyfile(source, target)  # the print keeps its own copy, as an upload would
     return _submit_print(session, target, copies)

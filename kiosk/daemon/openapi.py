@@ -73,6 +73,8 @@ def _body(schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    job_submitted = _json({"type": "object", "required": ["job"],
+                           "properties": {"job": _ref("Job")}}, "Job submitted")
     session_body = _json({"type": "object", "required": ["session"],
                           "properties": {"session": _ref("Session")}}, "The session")
     paths: dict[str, Any] = {
@@ -131,8 +133,7 @@ def document() -> dict[str, Any]:
                         for n in ("folder", "name", "page")])},
         "/api/v1/documents/{folder}/{name}/print": {"post": _op(
             "Print one of the session's documents",
-            {"201": _json({"type": "object", "required": ["job"],
-                           "properties": {"job": _ref("Job")}}, "Job submitted"),
+            {"201": job_submitted,
              **_errors(400, 403, 404, 409, 422, 503)},
             _body({"type": "object", "properties": {"copies": {
                 "type": "integer", "minimum": 1, "maximum": 10}}}),
@@ -140,8 +141,7 @@ def document() -> dict[str, Any]:
                         for n in ("folder", "name")])},
         "/api/v1/guides/{guide_id}/print": {"post": _op(
             "Print a guide (in the resident's language, with a QR code to its public copy)",
-            {"201": _json({"type": "object", "required": ["job"],
-                           "properties": {"job": _ref("Job")}}, "Job submitted"),
+            {"201": job_submitted,
              **_errors(400, 403, 404, 409, 422, 503)},
             _body({"type": "object", "properties": {"language": {
                 "type": "string", "enum": ["fr", "gcf", "en"]}}}),
@@ -149,8 +149,7 @@ def document() -> dict[str, Any]:
                          "schema": {"type": "string"}}])},
         "/api/v1/print": {"post": _op(
             "Print a PDF, PNG or JPEG file",
-            {"201": _json({"type": "object", "required": ["job"],
-                           "properties": {"job": _ref("Job")}}, "Job submitted"),
+            {"201": job_submitted,
              **_errors(400, 403, 409, 413, 422, 503)},
             {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],

@@ -16,8 +16,7 @@ from pathlib import Path
 from kiosk.clipboard import Clipboard
 from kiosk.config import SiteConfig
 from kiosk.devices import DeviceWatcher
-from kiosk.guides import GuideLibrary, load_library
-from kiosk.guides.library import content_dir
+from kiosk.guides import GuideLibrary, load_for_site
 from kiosk.policy import KioskPolicy
 from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
 from kiosk.processes import SessionProcesses, for_launcher
@@ -70,10 +69,7 @@ class Runtime:
                    printer=printer, scanner=Scanner(config.scanning.device), links=links,
                    share_server=share_server, clipboard=clipboard, processes=processes,
                    devices=DeviceWatcher(refuse_usb_storage=config.devices.usb_storage == "refuse"),
-                   guides=load_library(
-                       [content_dir(), *([Path(config.guides.extra_dir)]
-                                         if config.guides.extra_dir else [])],
-                       portals=[portal.id for portal in config.portal]))
+                   guides=load_for_site(config))
 
     def _idle_clock(self) -> None:
         """Its own thread: a printer or scanner that hangs must not delay a wipe."""

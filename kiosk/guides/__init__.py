@@ -6,6 +6,6 @@ checks them (``check``), follows a resident's progress (``progress``) and finds
 them (``search``). Nothing here talks to the daemon or draws on the screen.
 """
 
-from kiosk.guides.library import Guide, GuideLibrary, Step, load_library
+from kiosk.guides.library import Guide, GuideLibrary, Step, load_for_site, load_library
 
-__all__ = ["Guide", "GuideLibrary", "Step", "load_library"]
+__all__ = ["Guide", "GuideLibrary", "Step", "load_for_site", "load_library"]

@@ -19,9 +19,10 @@ import jsonschema
 import yaml
 
 from kiosk.config import SiteConfig
-from kiosk.guides.library import LANGUAGES, Document, content_dir, guide_files, read_document, \
+from kiosk.guides.library import LANGUAGES, Document, guide_files, read_document, site_dirs, \
     validator
 from kiosk.i18n import _
+from kiosk.policy import KioskPolicy
 from kiosk.urlfilter import InvalidFilter, parse_filter
 
 MAX_STEP_WORDS = 25
@@ -99,7 +100,7 @@ def _schema_message(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     if kind in ("minimum", "maximum"):
         return where, _("must be between {low} and {high}").format(
             low=error.schema.get("minimum", "…"), high=error.schema.get("maximum", "…"))
-    if kind == "pattern" or kind == "format":
+    if kind == "pattern":
         if where and where[-1] == "last_checked":
             return where, _("must be a date written YYYY-MM-DD")
         if where and where[-1] in ("start_url", "source"):
@@ -112,7 +113,8 @@ def _schema_message(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     return where, error.message
 
 
-def _check_document(doc: Document, config: SiteConfig, today: date) -> list[Problem]:
+def _check_document(doc: Document, config: SiteConfig, policy: KioskPolicy,
+                    today: date) -> list[Problem]:
     problems: list[Problem] = []
     file = str(doc.path)
 
@@ -126,7 +128,6 @@ def _check_document(doc: Document, config: SiteConfig, today: date) -> list[Prob
     if errors or not isinstance(doc.data, dict):
         return problems
     data = doc.data
-    policy = config.policy()
 
     portal = config.portal_by_id(data["portal"])
     if portal is None:
@@ -208,7 +209,9 @@ class Report:
 def check(config: SiteConfig, directories: Iterable[Path] | None = None,
           today: date | None = None) -> Report:
     today = today or date.today()
-    files = guide_files(directories or [content_dir()])
+    directories = list(directories or site_dirs(config))
+    policy = config.policy()
+    files = guide_files(directories)
     problems: list[Problem] = []
     ids: dict[str, str] = {}
     for path in files:
@@ -222,7 +225,7 @@ def check(config: SiteConfig, directories: Iterable[Path] | None = None,
             problems.append(Problem(str(path), mark.line + 1 if mark else None, "",
                                     _("not valid YAML: {reason}").format(reason=exc.problem)))
             continue
-        problems.extend(_check_document(doc, config, today))
+        problems.extend(_check_document(doc, config, policy, today))
         guide_id = doc.data.get("id") if isinstance(doc.data, dict) else None
         if isinstance(guide_id, str):
             if guide_id in ids:
@@ -232,6 +235,6 @@ def check(config: SiteConfig, directories: Iterable[Path] | None = None,
             else:
                 ids[guide_id] = str(path)
     if not files:
-        problems.append(Problem(", ".join(str(d) for d in (directories or [content_dir()])),
+        problems.append(Problem(", ".join(str(d) for d in directories),
                                 None, "", _("no guide found (expected content/<portal>/*.yaml)")))
     return Report(len(files), ids, problems)

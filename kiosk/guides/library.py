@@ -157,6 +157,12 @@ class Guide:
                    last_checked=data["last_checked"], path=path)
 
 
+def site_dirs(config: Any) -> list[Path]:
+    """The bundled guides, then the site's own folder (``[guides] extra_dir``)."""
+    extra = config.guides.extra_dir
+    return [content_dir(), *([Path(extra)] if extra else [])]
+
+
 def guide_files(directories: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for directory in directories:
@@ -205,3 +211,8 @@ def load_library(directories: Iterable[Path] | None = None,
         if known is None or guide.portal in known:
             guides[guide.id] = guide
     return GuideLibrary(tuple(sorted(guides.values(), key=lambda g: (g.portal, g.title["fr"]))))
+
+
+def load_for_site(config: Any) -> GuideLibrary:
+    """The guides a terminal with this site file shows."""
+    return load_library(site_dirs(config), portals=[portal.id for portal in config.portal])

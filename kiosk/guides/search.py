@@ -27,8 +27,8 @@ def _words(text: str) -> list[str]:
 @dataclass(frozen=True)
 class _Entry:
     guide: Guide
-    title: str
-    body: str
+    title: tuple[str, ...]  # folded words, split once when the index is built
+    body: tuple[str, ...]
 
 
 class GuideIndex:
@@ -43,8 +43,8 @@ class GuideIndex:
                 parts += [step.title[lang] for lang in LANGUAGES]
                 parts += [step.text[lang] for lang in LANGUAGES]
                 parts.append(step.button)
-            self._entries.append(_Entry(guide, " ".join(_words(title)),
-                                        " ".join(_words(" ".join(parts)))))
+            self._entries.append(_Entry(guide, tuple(_words(title)),
+                                        tuple(_words(" ".join(parts)))))
 
     def search(self, query: str, portal: str | None = None) -> list[Guide]:
         words = _words(query)
@@ -54,13 +54,11 @@ class GuideIndex:
         for order, entry in enumerate(self._entries):
             if portal and entry.guide.portal != portal:
                 continue
-            title_words = entry.title.split()
-            body_words = entry.body.split()
             score = 0
             for word in words:
-                if any(w.startswith(word) for w in title_words):
+                if any(w.startswith(word) for w in entry.title):
                     score += 2
-                elif any(w.startswith(word) for w in body_words):
+                elif any(w.startswith(word) for w in entry.body):
                     score += 1
                 else:
                     break

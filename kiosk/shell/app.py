@@ -24,8 +24,8 @@ from typing import Any, Callable, Sequence
 from kiosk import config as site_config
 from kiosk.agent_pin import PinGate
 from kiosk.daemon_client import DaemonClient, DaemonError
-from kiosk.guides import load_library
-from kiosk.guides.library import content_dir, pick
+from kiosk.guides import load_for_site
+from kiosk.guides.library import pick
 from kiosk.guides.progress import Progress
 from kiosk.guides.search import GuideIndex
 from kiosk.i18n import LANGUAGES, N_, translation
@@ -141,9 +141,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self._last_activity = 0.0
             self._agent_taps: list[float] = []
             self._speaking = None
-            self.guides = load_library(
-                [content_dir(), *([Path(config.guides.extra_dir)] if config.guides.extra_dir
-                                  else [])], portals=[p.id for p in config.portal])
+            self.guides = load_for_site(config)
             self.guide_index = GuideIndex(self.guides)
             self.progress: Progress | None = None
             self.current_portal = ""
