@@ -163,6 +163,34 @@ class Browser(_Section):
     launcher: Literal["auto", "systemd", "direct"] = "auto"
 
 
+def _check_proxy_listen(text: str) -> str:
+    """A loopback address and port: the proxy is never offered to the wifi."""
+    host, _sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if text and not (host in ("127.0.0.1", "::1") and port.isdigit() and 0 < int(port) < 65536):
+        raise PydanticCustomError("proxy_listen", "{value}", {"value": text})
+    return text
+
+
+class Proxy(_Section):
+    # Squid, the filtering proxy every page goes through (kioskctl proxy-config):
+    # "127.0.0.1:3128", or "" where no proxy runs (a developer's machine, some tests).
+    listen: Annotated[StrictStr, AfterValidator(_check_proxy_listen)] = "127.0.0.1:3128"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2]) if self.listen else 0
+
+    @property
+    def url(self) -> str:
+        """The proxy as the browser is told it ("" = none)."""
+        return f"http://{self.listen}" if self.listen else ""
+
+
 class Guides(_Section):
     public_base_url: Annotated[StrictStr, AfterValidator(_check_base_url)] = ""
     extra_dir: StrictStr = ""         # a folder of the site's own guides, beside the bundled ones
@@ -210,6 +238,7 @@ class SiteConfig(_Section):
     sharing: Sharing = Sharing()
     devices: Devices = Devices()
     browser: Browser = Browser()
+    proxy: Proxy = Proxy()
     agent: Agent = Agent()
     guides: Guides = Guides()
     filter: Filter = Filter()
@@ -357,6 +386,9 @@ def _message(error: dict[str, Any], valid: list[str]) -> str:
     if kind == "base_url":
         return _("must be an https:// address ending with '/', or \"\", not {value!r}").format(
             value=ctx.get("url"))
+    if kind == "proxy_listen":
+        return _("must be a loopback address and port, \"127.0.0.1:3128\" or \"[::1]:3128\", "
+                 "or \"\", not {value!r}").format(value=ctx.get("value"))
     if kind == "absolute_path":
         return _("must be an absolute path starting with '/', not {value!r}").format(
             value=ctx.get("path"))
