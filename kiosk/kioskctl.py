@@ -18,6 +18,7 @@ from typing import Sequence
 from kiosk import config as site_config
 from kiosk.daemon_client import DaemonClient, DaemonError, DaemonUnreachable
 from kiosk.i18n import LANGUAGES, _, current_language, language_from_environment, set_language
+from kiosk.proxy import ProxyConfigError
 
 EXIT_OK, EXIT_BLOCKED, EXIT_ERROR = 0, 1, 2
 
@@ -204,6 +205,28 @@ def cmd_guides_search(args: argparse.Namespace) -> int:
     return EXIT_OK if hits else EXIT_BLOCKED
 
 
+def cmd_proxy_config(args: argparse.Namespace) -> int:
+    """Print Squid's configuration, or install it where Squid reads it.
+
+    ``--output`` rewrites the file only when the text changed and says which on
+    stderr, so the proxy unit's reload restarts Squid only when it must.
+    """
+    from kiosk.proxy import squid_config, write_if_changed
+    text = squid_config(_load(args.config))
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        changed = write_if_changed(Path(args.output), text)
+    except OSError as exc:
+        print(_("Cannot write {path}: {error}").format(path=args.output, error=exc.strerror),
+              file=sys.stderr)
+        return EXIT_ERROR
+    print((_("Proxy configuration written to {path}.") if changed else
+           _("Proxy configuration {path} unchanged.")).format(path=args.output), file=sys.stderr)
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -236,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(kiosk-browser --record FILE)"))
     suggest_command.add_argument("file")
     suggest_command.set_defaults(func=cmd_allowlist_suggest)
+
+    proxy_config = commands.add_parser(
+        "proxy-config", help=_("print the filtering proxy's (Squid) configuration for the site"))
+    proxy_config.add_argument("--config", help=_("site file (default: the one in use)"))
+    proxy_config.add_argument("--output", help=_("write it to this file (only when it changed) "
+                                                 "instead of printing it"))
+    proxy_config.set_defaults(func=cmd_proxy_config)
 
     pin_hash = commands.add_parser("pin-hash", help=_("hash a new agent PIN for the site file"))
     pin_hash.set_defaults(func=cmd_pin_hash)
@@ -293,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except ProxyConfigError as exc:
+        print(exc, file=sys.stderr)
         return EXIT_ERROR
     except DaemonUnreachable as exc:
         print(_("The kiosk daemon does not answer on {path}. Is it running?").format(

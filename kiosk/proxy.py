@@ -20,15 +20,18 @@ the file in place to know whether Squid must reload.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from kiosk import weburl
 from kiosk.config import SiteConfig
 from kiosk.i18n import _
 from kiosk.urlfilter import FilterRule, parse_filter
 
-__all__ = ["ProxyConfigError", "squid_config"]
+__all__ = ["ProxyConfigError", "squid_config", "write_if_changed"]
 
 # How each scheme the browser may use leaves through an HTTP proxy. Chromium tunnels
 # WebSockets with CONNECT even when unencrypted, so ws travels like https.
@@ -259,6 +262,27 @@ def squid_config(config: SiteConfig, *, destinations: str = "public",
         lines.append("# destinations=any: loopback and private addresses allowed (tests only).")
     lines += denies + access + ["http_access deny all", ""]
     return "\n".join(lines)
+
+
+def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Replace ``path`` atomically (readers see the old or the new file, never half)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fchmod(stream.fileno(), mode)
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
 
 
 _HEADER = """\
