@@ -36,10 +36,12 @@ def seed_tree(root: Path) -> Path:
     (root / "etc" / "os-release").write_text(
         'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n"
-                                         "lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n")
-    (root / "etc" / "group").write_text("root:x:0:\nlp:x:7:\nsudo:x:27:\n")
-    (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\nlp:*:19000:0:99999:7:::\n")
-    (root / "etc" / "gshadow").write_text("root:*::\nlp:*::\nsudo:*::\n")
+                                         "lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n"
+                                         "proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n")
+    (root / "etc" / "group").write_text("root:x:0:\nlp:x:7:\nproxy:x:13:\nsudo:x:27:\n")
+    (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\nlp:*:19000:0:99999:7:::\n"
+                                         "proxy:*:19000:0:99999:7:::\n")
+    (root / "etc" / "gshadow").write_text("root:*::\nlp:*::\nproxy:*::\nsudo:*::\n")
     (root / "etc" / "cups" / "cupsd.conf").write_text(CUPSD_CONF)
     return root
 

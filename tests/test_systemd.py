@@ -175,6 +175,6 @@ def test_usb_storage_rule_is_well_formed():
 
 
 def test_units_named_in_the_provisioning_all_exist():
-    assert {p.name for p in UNITS.glob("*.service")} | {p.name for p in UNITS.glob("*.mount")} \
-        == set(layout.UNITS)
+    assert {p.name for pattern in ("*.service", "*.mount", "*.path")
+            for p in UNITS.glob(pattern)} == set(layout.UNITS)
     assert sys.version_info >= (3, 11)

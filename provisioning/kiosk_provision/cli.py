@@ -71,7 +71,7 @@ def provision(root: Path, site_file: Path, check: bool) -> Tree:
     venv_changed = system.ensure_venv(tree)
     changed = layout.apply(tree, config, site_text)
     if venv_changed:
-        changed |= {"daemon", "screen"}
+        changed |= {"daemon", "screen", "proxy-config"}
     system.apply_running(tree, changed)
     return tree
 

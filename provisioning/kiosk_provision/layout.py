@@ -17,7 +17,8 @@ from pathlib import Path
 
 from kiosk import config as site_config
 from kiosk.i18n import _
-from kiosk_provision.site import RESIDENT
+from kiosk_provision import firewall
+from kiosk_provision.site import PROXY_USER, RESIDENT
 from kiosk_provision.tree import ProvisionError, Tree
 
 ETC = "/etc/plus-kiosk"
@@ -30,8 +31,15 @@ UNITS = {
     "plus-kiosk-browser@.service": ("daemon", ""),
     "plus-kiosk-printer.service": ("printer", "multi-user.target"),
     "home-kiosk.mount": ("screen", "local-fs.target"),
+    "plus-kiosk-proxy.service": ("proxy", "multi-user.target"),
+    "plus-kiosk-proxy-reload.path": ("proxy", "paths.target"),
+    "plus-kiosk-proxy-reload.service": ("proxy", ""),
+    "plus-kiosk-firewall.service": ("firewall", "sysinit.target"),
 }
-MASKED = {"getty@tty1.service": "screen", "ctrl-alt-del.target": "screen"}
+# Debian's squid.service would listen on every interface (the wifi too) on 3128;
+# plus-kiosk-proxy.service runs Squid on loopback with the site's configuration.
+MASKED = {"getty@tty1.service": "screen", "ctrl-alt-del.target": "screen",
+          "squid.service": "squid"}
 # Where CUPS would keep residents' traces: no job history, no job files, no page log
 # (an empty format turns it off: it would name users and documents), no advertising
 # of the queue on the network.
@@ -92,6 +100,19 @@ def _env_value(text: str) -> str:
     return text
 
 
+def firewall_rules(tree: Tree, config: site_config.SiteConfig) -> str:
+    """The resident's firewall for this tree's users (by uid: the file is checked and
+    loaded without looking names up, and follows a user made again)."""
+    users = []
+    for name in (RESIDENT, PROXY_USER):
+        uid = tree.uid(name)
+        if uid is None and not tree.check:
+            raise ProvisionError(_("The user {user}, whom Squid runs as, does not exist "
+                                   "in {root}: not a Debian system tree?").format(user=name, root=tree.root))
+        users.append(name if uid is None else uid)  # --check before the users exist
+    return firewall.nft_rules(*users, config.proxy.host, config.proxy.port)
+
+
 def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str]:
     """Lay every file down; the set says which running parts must take changes into account."""
     changed: set[str] = set()
@@ -104,7 +125,8 @@ def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str
     tree.directory(ETC, 0o750, "root", RESIDENT)
     # Residents' programs read the site (the shell needs the portals and the PIN hash).
     if tree.file(f"{ETC}/kiosk.toml", site_text, 0o640, "root", RESIDENT):
-        changed |= {"daemon", "screen"}
+        changed |= {"daemon", "screen", "proxy-config"}
+    mark(tree.file(firewall.FILE, firewall_rules(tree, config)), "firewall")
     # Made once, root's alone; the daemon gets a copy from systemd (LoadCredential=).
     mark(tree.file(f"{ETC}/agent-token", secrets.token_urlsafe(32) + "\n", 0o600,
                    keep_content=True), "daemon")

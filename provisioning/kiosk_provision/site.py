@@ -18,6 +18,7 @@ from kiosk_provision.tree import ProvisionError
 
 RESIDENT = "kiosk"            # the resident session user (and group)
 DAEMON_USER = "plus-kiosk"    # the daemon's own user
+PROXY_USER = "proxy"          # Squid's, from Debian's base-passwd (uid 13)
 # What the unit files expect of [daemon].
 UNIT_LAYOUT = {
     "socket": "/run/plus-kiosk/daemon.sock",
@@ -43,6 +44,11 @@ def load(path: Path) -> tuple[site_config.SiteConfig, str]:
           "{value!r}").format(file=path, key=key, expected=expected,
                               value=getattr(config.daemon, key))
         for key, expected in UNIT_LAYOUT.items() if getattr(config.daemon, key) != expected]
+    if not config.proxy.listen:
+        # The firewall lets the browser reach the proxy and nothing else.
+        mismatches.append(_("{file}: [proxy] listen cannot be empty on a provisioned terminal: "
+                            "pages leave it only through the filtering proxy "
+                            "(\"127.0.0.1:3128\").").format(file=path))
     if mismatches:
         raise ProvisionError("\n".join(mismatches))
     return config, path.read_text(encoding="utf-8")

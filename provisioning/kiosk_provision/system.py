@@ -28,11 +28,13 @@ KIOSK_DEBS = (
     "libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 "
     "libxcb-image0 libxcb-xkb1 x11-utils poppler-utils").split()
 # …and the terminal's: X without a desktop, driverless printing and scanning, polkit
-# (the daemon starts the browser unit), what pip needs to build pycups.
+# (the daemon starts the browser unit), what pip needs to build pycups, the filtering
+# proxy and the firewall that makes it the browser's only way out.
 TERMINAL_DEBS = (
     "xserver-xorg-core xserver-xorg-input-libinput xserver-xorg-video-all xinit "
     "x11-xserver-utils cups-client cups-filters ipp-usb sane-airscan polkitd dbus "
-    "python3 python3-venv python3-dev gcc libcups2-dev").split()
+    "python3 python3-venv python3-dev gcc libcups2-dev "
+    "squid nftables").split()
 PACKAGES = tuple(dict.fromkeys(KIOSK_DEBS + TERMINAL_DEBS))
 
 
@@ -203,6 +205,9 @@ def apply_running(tree: Tree, changed: set[str]) -> None:
         tree.note(_("systemd is not running here: the changes take effect at the next boot."))
         return
     steps: list[tuple[str, list[str]]] = [("units", ["systemctl", "daemon-reload"])]
+    if "firewall" in changed:  # first: started if new (at boot it comes before the network)
+        steps.append(("firewall", ["systemctl", "reload-or-restart",
+                                   "plus-kiosk-firewall.service"]))
     if "udev" in changed:
         steps.append(("udev", ["udevadm", "control", "--reload"]))
     if "sysctl" in changed:
@@ -213,6 +218,13 @@ def apply_running(tree: Tree, changed: set[str]) -> None:
         steps.append(("cups", ["systemctl", "restart", "cups.service"]))
     if "printer" in changed or "cups" in changed:
         steps.append(("printer", ["systemctl", "restart", "plus-kiosk-printer.service"]))
+    if "squid" in changed:  # just masked: Debian's Squid may be running since its install
+        steps.append(("squid", ["systemctl", "stop", "squid.service"]))
+    if "proxy" in changed or "squid" in changed:
+        steps.append(("proxy", ["systemctl", "restart", "plus-kiosk-proxy.service",
+                                "plus-kiosk-proxy-reload.path"]))
+    elif "proxy-config" in changed:  # the site's rules: Squid re-reads them, no restart
+        steps.append(("proxy", ["systemctl", "reload-or-restart", "plus-kiosk-proxy.service"]))
     if "daemon" in changed:
         steps.append(("daemon", ["systemctl", "restart", "plus-kiosk-daemon.service"]))
     if "screen" in changed or "daemon" in changed:
