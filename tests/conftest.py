@@ -65,3 +65,23 @@ def fake_portals():
     server = portals.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def squid_factory():
+    """Start real Squids for test sites: ``squid_factory(site_path, hosts=(...),
+    destinations="any")``; all are stopped and removed at the end of the module."""
+    from harness import Squid
+    started = []
+
+    def make(site, hosts=("portal.test", "evil.test"), destinations="any"):
+        squid = Squid(Path(site), tuple(hosts), destinations)
+        started.append(squid)
+        return squid.start()
+
+    yield make
+    for squid in started:  # all asked at once: each takes a second or two to stop
+        if squid.process is not None and squid.process.poll() is None:
+            squid.process.terminate()
+    for squid in started:
+        squid.remove()

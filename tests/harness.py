@@ -465,3 +465,98 @@ class Stack:
 def json_list(items: list[str]) -> str:
     import json
     return json.dumps(items)
+
+
+SQUID = "/usr/sbin/squid"
+
+
+@dataclass
+class Squid:
+    """The real Squid (``squid -N``), configured by ``kiosk.proxy`` from a test site.
+
+    It listens on 127.0.0.1 and a free port (whatever the site's ``[proxy] listen``
+    says), resolves ``hosts`` to 127.0.0.1 through its own hosts file, and keeps
+    its runtime directory (pid file, cache.log) and its stderr under ``root``: a
+    directory outside pytest's private tmp, since Squid works as user ``proxy``.
+    ``stop()`` leaves them to be read; ``remove()`` deletes them.
+
+    Each one has its own service name (``-n``): Squid names its shared-memory
+    segments after it (/dev/shm/squid-cf__*.shm), so two Squids named "squid" —
+    another test's, the system's — refuse to run side by side.
+    """
+
+    site: Path
+    hosts: tuple[str, ...] = ("portal.test", "evil.test")
+    destinations: str = "any"
+    root: Path | None = None
+    port: int = 0
+    process: subprocess.Popen | None = None
+    service: str = field(default_factory=lambda: "plustest" + os.urandom(4).hex())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime_dir(self) -> Path:
+        assert self.root is not None
+        return self.root / "run"
+
+    @property
+    def stderr_path(self) -> Path:
+        assert self.root is not None
+        return self.root / "squid.stderr"
+
+    @property
+    def conf_path(self) -> Path:
+        assert self.root is not None
+        return self.root / "squid.conf"
+
+    def start(self) -> "Squid":
+        import pwd
+        import socket
+        import tempfile
+        from kiosk import config as site_config
+        from kiosk.proxy import squid_config
+        require(SQUID)
+        self.root = Path(tempfile.mkdtemp(prefix="plus-kiosk-squid-"))
+        self.root.chmod(0o755)
+        self.runtime_dir.mkdir()
+        proxy_user = pwd.getpwnam("proxy")
+        os.chown(self.runtime_dir, proxy_user.pw_uid, proxy_user.pw_gid)
+        hosts = self.root / "hosts"
+        hosts.write_text("127.0.0.1 " + " ".join(self.hosts) + "\n")
+        self.port = free_port()
+        loaded = site_config.load(self.site)
+        loaded = loaded.model_copy(
+            update={"proxy": site_config.Proxy(listen=f"127.0.0.1:{self.port}")})
+        self.conf_path.write_text(squid_config(loaded, destinations=self.destinations,
+                                               hosts_file=str(hosts),
+                                               runtime_dir=str(self.runtime_dir)))
+        # -d 0: Squid's level-0 lines (start, stop, fatal errors) on stderr too.
+        self.process = subprocess.Popen([SQUID, "-N", "-d", "0", "-n", self.service,
+                                         "-f", str(self.conf_path)],
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=self.stderr_path.open("w"))
+
+        def accepting() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError("squid exited:\n" + self.stderr_path.read_text())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(accepting, timeout=20, what="squid")
+        return self
+
+    def stop(self) -> None:
+        terminate(self.process, 15)
+
+    def remove(self) -> None:
+        self.stop()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+        for segment in Path("/dev/shm").glob(f"{self.service}-*"):
+            segment.unlink(missing_ok=True)
