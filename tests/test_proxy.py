@@ -327,7 +327,8 @@ def test_kioskctl_proxy_config_prints_and_installs_once(tmp_path):
     assert output.read_text() == printed.stdout and output.stat().st_mode & 0o777 == 0o644
     inode = output.stat().st_ino
     again = kioskctl("proxy-config", "--config", str(SITE), "--output", str(output), lang="fr")
-    assert again.returncode == 0 and again.stderr == f"Configuration du proxy {output} inchangée.\n"
+    assert again.returncode == 0
+    assert again.stderr == f"Configuration du proxy {output} inchangée.\n"
     assert output.stat().st_ino == inode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["squid.conf"]  # no temporary left
 
