@@ -230,9 +230,10 @@ def test_nothing_about_residents_is_written(targets, tmp_path):
     site = write_site(tmp_path / "site.toml", [f"portal.test:{portals.port}",
                                                f"portal.test:{tunnel.port}"],
                       insecure=True, start_url=f"http://portal.test:{portals.port}/")
-    squid = Squid(site, HOSTS).start()
+    squid = Squid(site, HOSTS)
     canary = "canary-" + os.urandom(6).hex()
     try:
+        squid.start()
         assert get(squid, f"http://portal.test:{portals.port}/{canary}?q={canary}")[0] == 404
         assert get(squid, f"http://evil.test:{portals.port}/{canary}?q={canary}")[0] == 403
         assert status_of_connect(squid, f"{canary}.evil.test:{tunnel.port}") == 403
