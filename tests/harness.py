@@ -314,11 +314,13 @@ def type_keys(display: str, *keys: str) -> None:
                    check=True, timeout=10)
 
 
-def site_for_portal(root: Path, portal_url: str, **extra: str) -> Path:
-    """A site file whose one portal is the fake portal on 127.0.0.1."""
+def site_for_portal(root: Path, portal_url: str, proxy: str = "", **extra: str) -> Path:
+    """A site file whose one portal is the fake portal on 127.0.0.1 (through the
+    filtering proxy at ``proxy``, "host:port", when one is given)."""
     lines = [
         "[site]", 'name = "Test"', 'commune = "Le Marin"', 'kind = "bus"', "",
         "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
+        "[proxy]", f'listen = "{proxy}"', "",
         "[filter]", "insecure_http = true  # the fake portals speak plain http", "",
         "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
         f'start_url = "{portal_url}"', 'allow = ["portal.test"]',
@@ -339,6 +341,10 @@ class Browser:
     site: Path
     url: str
     process: subprocess.Popen | None = None
+    # Chromium maps every name to 127.0.0.1 itself; off when a proxy must do it.
+    resolve_names: bool = True
+    control: str = field(default_factory=lambda: f"@plus-kiosk-browser-test-{os.getpid()}-"
+                                                 f"{time.monotonic_ns()}")
 
     @property
     def audit_path(self) -> Path:
@@ -353,8 +359,9 @@ class Browser:
         (self.root / "scans").mkdir(exist_ok=True)
         env = {**os.environ, "DISPLAY": self.display, "LANGUAGE": "fr",
                "KIOSK_DOWNLOADS_DIR": str(self.downloads),
-               "KIOSK_SCANS_DIR": str(self.root / "scans"),
-               "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'}
+               "KIOSK_SCANS_DIR": str(self.root / "scans"), "KIOSK_BROWSER_CONTROL": self.control,
+               "QTWEBENGINE_CHROMIUM_FLAGS": '"--host-resolver-rules=MAP * 127.0.0.1"'
+               if self.resolve_names else ""}
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "kiosk-browser"), "--url", self.url, "--config",
              str(self.site), "--record", str(self.audit_path), "--geometry", geometry,
@@ -365,6 +372,16 @@ class Browser:
 
     def entries(self) -> list[dict]:
         return read_log(self.audit_path)
+
+    def command(self, word: str) -> None:
+        """What the shell's buttons send: « back », « start », « reload »…"""
+        import socket
+        from kiosk.browser.control import control_address
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(5)
+            connection.connect(control_address(self.control))
+            connection.sendall(word.encode())
+            assert connection.recv(16) == b"ok\n"
 
     def wait_event(self, predicate, what: str, timeout: float = 30.0, since: int = 0) -> dict:
         """The newest audit entry (after the first ``since`` ones) that matches."""

@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import escapes
+
 ALLOWED_HOST = "portal.test"
 EVIL_HOST = "evil.test"
 
@@ -77,6 +79,10 @@ PDF = _avis_pdf()
 class Portals:
     server: ThreadingHTTPServer
     hits: list[tuple[str, str]] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)       # User-Agent headers received
+    escapes: list[str] = field(default_factory=list)      # /escape/next serves these in turn
+    escaped_to: str = ""                                  # host:port of the refused listener
+    done: list[str] = field(default_factory=list)         # escape pages that finished
 
     @property
     def port(self) -> int:
@@ -113,6 +119,7 @@ def start() -> Portals:
         def do_GET(self) -> None:  # noqa: N802
             host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
             portals.hits.append((host, self.path))
+            portals.agents.append(self.headers.get("User-Agent") or "")
             port = portals.port
             if host != ALLOWED_HOST:
                 self.send(200, _page("EVIL", "<h1>EVIL page reached</h1>"))
@@ -143,6 +150,15 @@ def start() -> Portals:
                     f"<script>fetch('http://evil.test:{port}/fetch').catch(() => 0);"
                     f"window.open('http://evil.test:{port}/window-open');"
                     f"new Image().src = 'http://{EVIL_HOST}:{port}/beacon';</script>")))
+            elif self.path == "/escape/next":
+                self.send(302, b"", Location="/escape/" + portals.escapes.pop(0))
+            elif self.path.startswith("/escape/") and self.path[8:] in escapes.ESCAPES:
+                self.send(200, escapes.page(self.path[8:], portals.escaped_to).encode())
+            elif self.path == "/escape-frame-top":
+                self.send(200, escapes.frame_top(portals.escaped_to).encode())
+            elif self.path.startswith("/escape-done?"):
+                portals.done.append(self.path.split("?", 1)[1])
+                self.send(204, b"")
             elif self.path == "/redirect":
                 self.send(302, b"", Location=f"http://evil.test:{port}/redirected")
             elif self.path == "/files/avis.pdf":

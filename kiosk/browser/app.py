@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from kiosk import config as site_config
+from kiosk.browser import network
 from kiosk.browser.audit import AuditLog
 from kiosk.browser.control import control_address
 from kiosk.i18n import _, language_from_environment, set_language
@@ -304,6 +305,7 @@ class KioskBrowser:
                 page = Page(self, profile=self.profile)
                 self.webview.setPage(page)
                 self.webview.setAcceptDrops(False)
+                network.quiet_profile(self.profile)
                 self.profile.downloadRequested.connect(kiosk.on_download)
                 page.printRequested.connect(lambda: None)
                 script = QWebEngineScript()
@@ -418,16 +420,6 @@ class KioskBrowser:
                          else "kiosk:refused-page", title=self.view.webview.title())
 
 
-def _chromium_flags(no_sandbox: bool) -> None:
-    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-    ours = "--disable-background-networking --disable-component-update --no-pings"
-    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} {ours}".strip()
-    if no_sandbox:
-        os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
-    else:
-        os.environ.pop("QTWEBENGINE_DISABLE_SANDBOX", None)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk-browser", description=_(
         "The PLUS kiosk browser: one resident session, allowed sites only."))
@@ -468,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
 
-    _chromium_flags(args.no_sandbox)
+    network.chromium_flags(config, args.no_sandbox)
     import webbrowser
 
     import webview
