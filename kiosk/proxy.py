@@ -179,6 +179,12 @@ def proxy_blocks(config: SiteConfig) -> list[tuple[FilterRule, tuple[str, ...], 
     return result
 
 
+def _known(table: dict[tuple[str, int], dict[Destination, list[str]]]) -> list[str]:
+    """Every allowed destination once, whatever its port (none covered by another)."""
+    every = {target for entries in table.values() for target in entries}
+    return sorted(t.value for t in every if not any(o != t and o.covers(t) for o in every))
+
+
 def squid_config(config: SiteConfig, *, destinations: str = "public",
                  hosts_file: str | None = None,
                  runtime_dir: str = "/run/plus-kiosk-proxy") -> str:
@@ -225,8 +231,8 @@ def squid_config(config: SiteConfig, *, destinations: str = "public",
             for target in chosen:
                 lines.append("#   " + "; ".join(entries[target]))
                 lines.append(f"acl {acl} {'dst' if ip else 'dstdomain -n'} {target.value}")
-            access.append(f"http_access allow {method} port_{port} {acl}"
-                          + (" ip_literal" if ip else ""))
+            access.append(f"http_access allow {method} port_{port} "
+                          + (f"ip_literal {acl}" if ip else acl))
     lines += ["", "# --- Blocks of the site file that the proxy enforces too ---"]
     denies: list[str] = []
     blocks = proxy_blocks(config)
@@ -244,15 +250,21 @@ def squid_config(config: SiteConfig, *, destinations: str = "public",
                      + " and ".join("tunnels" if t == TUNNEL else "plain http" for t in transports)
                      + left)
         lines.append(f"acl {acl} {'dst' if target.ip else 'dstdomain -n'} {target.value}")
-        extra = " ip_literal" if target.ip else ""
+        guard = "ip_literal " if target.ip else ""  # first: a dst ACL would look a name up
+        extra = ""
         if block.port:
             lines.append(f"acl {acl}_port port {block.port}")
             extra += f" {acl}_port"
         method = "" if len(transports) == 2 else "CONNECT " if transports[0] == TUNNEL \
             else "!CONNECT "
-        denies.append(f"http_access deny {method}{acl}{extra}")
+        denies.append(f"http_access deny {method}{guard}{acl}{extra}")
     lines += ["", "# --- Decisions, in order: the first line that matches wins ---",
-              "http_access deny manager", "http_access deny !localhost"]
+              "http_access deny manager", "http_access deny !localhost",
+              "# A name no rule allows is refused before anything else, by its text alone:",
+              "# the rules below that look at addresses would send it to a DNS server, and a",
+              "# page could smuggle what a resident types out in a refused name's labels.",
+              "acl known_destinations dstdomain -n " + " ".join(_known(table)),
+              "http_access deny !known_destinations"]
     if destinations == "public":
         lines += ["# Never loopback or private addresses, whatever a name resolves to",
                   "# (DNS rebinding, the 4G router's admin page).",

@@ -74,8 +74,8 @@ def squid_factory():
     from harness import Squid
     started = []
 
-    def make(site, hosts=("portal.test", "evil.test"), destinations="any"):
-        squid = Squid(Path(site), tuple(hosts), destinations)
+    def make(site, hosts=("portal.test", "evil.test"), destinations="any", extra_conf=""):
+        squid = Squid(Path(site), tuple(hosts), destinations, extra_conf=extra_conf)
         started.append(squid)
         return squid.start()
 

@@ -509,6 +509,7 @@ class Squid:
     port: int = 0
     process: subprocess.Popen | None = None
     service: str = field(default_factory=lambda: "plustest" + os.urandom(4).hex())
+    extra_conf: str = ""   # lines appended to the generated configuration
 
     @property
     def url(self) -> str:
@@ -549,7 +550,8 @@ class Squid:
             update={"proxy": site_config.Proxy(listen=f"127.0.0.1:{self.port}")})
         self.conf_path.write_text(squid_config(loaded, destinations=self.destinations,
                                                hosts_file=str(hosts),
-                                               runtime_dir=str(self.runtime_dir)))
+                                               runtime_dir=str(self.runtime_dir))
+                                  + self.extra_conf)
         # -d 0: Squid's level-0 lines (start, stop, fatal errors) on stderr too.
         self.process = subprocess.Popen([SQUID, "-N", "-d", "0", "-n", self.service,
                                          "-f", str(self.conf_path)],

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,47 @@ def test_public_destinations_refuse_an_allowed_name_on_loopback(targets, squid_f
     assert (len(tunnel.received), len(portals.hits)) == before
 
 
+def test_a_refused_name_is_never_looked_up(targets, squid_factory, tmp_path_factory):
+    """A page could smuggle typed text out in a refused name's labels, through the
+    proxy's DNS queries: Squid must refuse such a name by its text, before any rule
+    that looks at addresses. A DNS listener on a loopback address of its own plays the
+    terminal's resolver; an allowed name that is not in the hosts file shows it hears."""
+    if os.geteuid() != 0:
+        pytest.skip("binding port 53 needs root")
+    tunnel, _refused, _portals = targets
+    resolver = "127.0.0.153"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dns:
+        dns.bind((resolver, 53))
+        dns.settimeout(0.2)
+        site = write_site(tmp_path_factory.mktemp("dns") / "site.toml",
+                          [f"portal.test:{tunnel.port}", "lookedup.test"],
+                          start_url=f"https://portal.test:{tunnel.port}/")
+        squid = squid_factory(site, HOSTS, destinations="public",
+                              extra_conf=f"dns_nameservers {resolver}\n")
+
+        def queries() -> bytes:
+            heard = b""
+            try:
+                while True:
+                    heard += dns.recvfrom(4096)[0]
+            except OSError:
+                return heard
+
+        queries()
+        for target in ("secret-1234567890123.evil.test:443", "exfil.example:443",
+                       f"portal.test.evil.test:{tunnel.port}"):
+            assert status_of_connect(squid, target) == 403
+        heard = queries()
+        assert b"evil" not in heard and b"exfil" not in heard and b"secret" not in heard, heard
+        probe = socket.create_connection(("127.0.0.1", squid.port), timeout=10)
+        probe.sendall(b"CONNECT lookedup.test:443 HTTP/1.1\r\nHost: lookedup.test\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while b"lookedup" not in heard and time.monotonic() < deadline:
+            heard += queries()
+        probe.close()
+        assert b"lookedup" in heard, heard
+
+
 def test_nothing_about_residents_is_written(targets, tmp_path):
     tunnel, _refused, portals = targets
     site = write_site(tmp_path / "site.toml", [f"portal.test:{portals.port}",
@@ -291,7 +333,11 @@ def test_generated_rules(tmp_path):
     assert "acl tunnel_443_ips dst 203.0.113.5\n" in text
     assert "acl tunnel_8443_ips dst 2001:db8::1\n" in text
     assert "dstdomain -n .ws.test\n" in text and "dstdomain -n .impots.gouv.fr\n" in text
-    assert "http_access allow CONNECT port_443 tunnel_443_ips ip_literal\n" in text
+    assert "http_access allow CONNECT port_443 ip_literal tunnel_443_ips\n" in text
+    known = next(line for line in text.splitlines() if line.startswith("acl known_destinations"))
+    assert known.split()[4:] == sorted([".caf.fr", "203.0.113.5", "2001:db8::1", ".ws.test",
+                                        ".impots.gouv.fr"]), known
+    assert text.index("http_access deny !known_destinations") < text.index("deny to_localhost")
     assert "http_access allow !CONNECT" not in text  # insecure_http = false: tunnels only
     assert "acl block_1 dstdomain -n caf.fr\n" in text  # exact beats caf.fr's subdomain match
     assert "http_access deny CONNECT block_1\n" in text
