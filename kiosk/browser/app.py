@@ -30,7 +30,6 @@ from typing import Any, Sequence
 from kiosk import config as site_config
 from kiosk.browser import network
 from kiosk.browser.audit import AuditLog
-from kiosk.browser.control import control_address
 from kiosk.i18n import _, language_from_environment, set_language
 
 DOWNLOAD_TYPES = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
@@ -240,129 +239,13 @@ class KioskBrowser:
 
     def install(self) -> None:
         """Swap pywebview's Qt classes for ones that route through this object."""
-        from qtpy import QtCore
-        from qtpy.QtWebEngineCore import (QWebEnginePage, QWebEngineScript,
-                                          QWebEngineUrlRequestInterceptor)
-        from webview.platforms import qt as webview_qt
-
-        kiosk = self
-        base = webview_qt.BrowserView
-        # pywebview also asks Chromium to grant camera and microphone without asking.
-        append = webview_qt.environ_append
-        webview_qt.environ_append = lambda name, *flags: append(
-            name, *[f for f in flags if f != "--use-fake-ui-for-media-stream"])
-
-        class Interceptor(QWebEngineUrlRequestInterceptor):
-            def __init__(self, window: Any):
-                super().__init__()
-
-            def interceptRequest(self, info: Any) -> None:  # noqa: N802 (Qt's name)
-                kiosk.intercept(info)
-
-        class PopupCatcher(QWebEnginePage):
-            """A page that never shows: it hands its first navigation to the view."""
-
-            def acceptNavigationRequest(self, url, nav_type, is_main_frame):  # noqa: N802
-                kiosk.open_popup(url)
-                QtCore.QTimer.singleShot(0, lambda: kiosk.popups.remove(self)
-                                         if self in kiosk.popups else None)
-                return False
-
-        class Page(base.WebPage):
-            def onFeaturePermissionRequested(self, url, feature):  # noqa: N802
-                # pywebview grants camera and microphone; a public kiosk grants nothing.
-                self.setFeaturePermission(
-                    url, feature, QWebEnginePage.PermissionPolicy.PermissionDeniedByUser)
-
-            def createWindow(self, window_type):  # noqa: N802
-                catcher = PopupCatcher(self.profile(), self)
-                kiosk.popups.append(catcher)  # Qt does not own it: keep it alive until used
-                return catcher
-
-            def acceptNavigationRequest(self, url, nav_type, is_main_frame):  # noqa: N802
-                return kiosk.accept_navigation(url, nav_type, is_main_frame)
-
-            def chooseFiles(self, mode, old_files, mime_types):  # noqa: N802
-                multiple = mode == QWebEnginePage.FileSelectionMode.FileSelectOpenMultiple
-                return kiosk.choose_files(multiple)
-
-            def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802
-                pass
-
-        class InputFilter(QtCore.QObject):
-            def eventFilter(self, watched, event):  # noqa: N802
-                return kiosk.filter_event(event)
-
-        class View(base):
-            RequestInterceptor = Interceptor  # installed on the profile before any load
-
-            def __init__(self, window: Any):
-                kiosk.own_page_pending = True  # pywebview's empty placeholder page
-                super().__init__(window)
-                kiosk.view = self
-                # pywebview's page class cannot be subclassed in place (it names
-                # itself through a module global), so ours replaces it afterwards.
-                page = Page(self, profile=self.profile)
-                self.webview.setPage(page)
-                self.webview.setAcceptDrops(False)
-                network.quiet_profile(self.profile)
-                self.profile.downloadRequested.connect(kiosk.on_download)
-                page.printRequested.connect(lambda: None)
-                script = QWebEngineScript()
-                script.setName("plus-kiosk-keyboard")
-                script.setSourceCode((resources.files("kiosk.browser") / "keyboard.js")
-                                     .read_text(encoding="utf-8"))
-                script.setInjectionPoint(QWebEngineScript.InjectionPoint.DocumentReady)
-                script.setWorldId(QWebEngineScript.ScriptWorldId.ApplicationWorld)
-                script.setRunsOnSubFrames(True)
-                self.profile.scripts().insert(script)
-                page.loadFinished.connect(kiosk.on_load_finished)
-                page.urlChanged.connect(kiosk.on_url_changed)
-                self._input_filter = InputFilter(self)
-                QtCore.QCoreApplication.instance().installEventFilter(self._input_filter)
-                self.webview.setUrl(QtCore.QUrl(kiosk.start_url))
-
-            def showEvent(self, event):  # noqa: N802
-                super().showEvent(event)
-                if kiosk.geometry:  # after pywebview's own sizing, which has the last word
-                    x, y, width, height = kiosk.geometry
-                    self.setFixedSize(width, height)
-                    self.move(x, y)
-
-        webview_qt.BrowserView = View
+        from kiosk.browser.qtview import install
+        install(self)
 
     def serve_control(self, path: str) -> None:
-        """The shell's « Back » button: one word per connection on an abstract Unix
-        socket named after the session (it dies with this process at the wipe)."""
-        import socket
-
-        from qtpy import QtCore
-
-        class Relay(QtCore.QObject):
-            command = QtCore.Signal(str)
-
-        relay = Relay()
-        relay.command.connect(self.on_command)  # queued into the GUI thread
-        self._relay = relay
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(control_address(path))
-        server.listen(4)
-
-        def loop() -> None:
-            while True:
-                try:
-                    connection, _address = server.accept()
-                    with connection:
-                        connection.settimeout(1)  # a silent client must not jam the button
-                        word = connection.recv(64).decode(errors="replace").strip()
-                        if word in ("back", "reload", "start", "raise") or (
-                                word.startswith("geometry ") and _valid_geometry(word[9:])):
-                            relay.command.emit(word)
-                            connection.sendall(b"ok\n")
-                except OSError:
-                    continue
-
-        threading.Thread(target=loop, name="control", daemon=True).start()
+        """The shell's buttons reach this browser through its control socket."""
+        from kiosk.browser.control import serve
+        self._relay = serve(path, self.on_command, _valid_geometry)
 
     def on_command(self, word: str) -> None:
         from qtpy.QtCore import QUrl
@@ -489,7 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.update(x=geometry[0], y=geometry[1], width=geometry[2], height=geometry[3])
     window = webview.create_window("PLUS kiosk", html="<!doctype html><title></title>", **options)
     audit.event("start", url=start.url, pid=os.getpid())
-    webview.start(gui="qt", private_mode=True, debug=False)
+    # (set before the first page: changing it later reloads what is shown)
+    webview.start(gui="qt", private_mode=True, debug=False, user_agent=network.plain_chrome())
     audit.event("exit")
     audit.close()
     del window

@@ -114,28 +114,27 @@ def chromium_flags(config: Any, no_sandbox: bool) -> None:
         os.environ.pop("QTWEBENGINE_DISABLE_SANDBOX", None)
 
 
-def plain_chrome(user_agent: str) -> str:
-    """The user agent of the ordinary Chrome of this engine's version.
+def plain_chrome() -> str:
+    """The user agent of the ordinary Chrome of this engine's Chromium version.
 
     Sign-in pages (webmail, some portals) refuse "embedded browsers", which they
-    recognise by the QtWebEngine token; the engine is Chromium all the same.
+    recognise by the QtWebEngine token; the engine is Chromium all the same. Chrome
+    itself announces only its major version ("Chrome/140.0.0.0"). The client hints'
+    brands (Sec-CH-UA) carry no Qt name: Qt WebEngine 6.11 sends "Chromium" only.
     """
-    return re.sub(r"\s*QtWebEngine/\S+", "", user_agent)
+    from qtpy.QtWebEngineCore import qWebEngineChromiumVersion
+
+    major = qWebEngineChromiumVersion().split(".")[0]
+    return ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"Chrome/{major}.0.0.0 Safari/537.36")
 
 
 def quiet_profile(profile: Any) -> None:
     """The profile's settings that keep it from opening anything on its own."""
     from qtpy.QtWebEngineCore import QWebEngineSettings
 
-    profile.setHttpUserAgent(plain_chrome(profile.httpUserAgent()))
     settings = profile.settings()
     attribute = QWebEngineSettings.WebAttribute
     settings.setAttribute(attribute.DnsPrefetchEnabled, False)
     settings.setAttribute(attribute.WebRTCPublicInterfacesOnly, True)
     settings.setAttribute(attribute.LocalContentCanAccessRemoteUrls, False)
-    hints = getattr(profile, "clientHints", None)  # Qt ≥ 6.8: the Sec-CH-UA brands
-    if hints is not None:
-        brands = hints().fullVersionList() if hasattr(hints(), "fullVersionList") else None
-        if brands:
-            hints().setFullVersionList({name: version for name, version in brands.items()
-                                        if "qt" not in name.lower()})
