@@ -84,3 +84,30 @@ def test_browser_says_it_is_plain_chrome(tmp_path, xvfb, fake_portals):
     assert "QtWebEngine" not in agent and "Qt" not in agent, agent
     assert re.search(r" Chrome/\d+\.\d+\.\d+\.\d+ Safari/537\.36$", agent), agent
     assert agent.startswith("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"), agent
+
+
+def test_layer2_through_the_real_squid_nothing_reaches_a_refused_host(tmp_path, xvfb,
+                                                                      fake_portals, raw,
+                                                                      squid_factory):
+    """The terminal's path: every page through Squid, which the browser cannot bypass
+    here because it resolves no name itself (the proxy maps the test names)."""
+    fake_portals.escaped_to = f"evil.test:{raw.port}"
+    fake_portals.hits.clear()
+    rules = f'allow = ["portal.test:{fake_portals.port}"]'
+    squid_site = site_for_portal(tmp_path, fake_portals.url("/"))
+    squid_site.write_text(squid_site.read_text().replace('allow = ["portal.test"]', rules))
+    squid = squid_factory(squid_site, ("portal.test", "evil.test"), destinations="any")
+    (tmp_path / "b").mkdir()
+    site = site_for_portal(tmp_path / "b", fake_portals.url("/"), proxy=f"127.0.0.1:{squid.port}")
+    site.write_text(site.read_text().replace('allow = ["portal.test"]', rules))
+    browser = Browser(tmp_path / "b", xvfb.display, site, fake_portals.url("/escape/next"),
+                      resolve_names=False)
+    try:
+        heard = run_escapes(browser, fake_portals, raw)
+    finally:
+        browser.stop()
+    assert {name: events for name, events in heard.items() if events} == {}
+    assert fake_portals.hosts_hit() == {"portal.test"}, fake_portals.hits
+    assert set(fake_portals.done) >= set(escapes.ESCAPES) - {
+        "meta-refresh", "frame-navigates-top"}, fake_portals.done
+    assert "escape-done" not in squid.stderr_path.read_text()
