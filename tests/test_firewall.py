@@ -183,6 +183,67 @@ def test_refusals_are_counted_and_loading_twice_keeps_one_table(proof):
     assert proof["tables"] == [["inet", TABLE]] and proof["rules"] == 4
 
 
+# -- the real Squid, as on a terminal ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def squid_proof(users):
+    """Squid started from kiosk.proxy's configuration as the proxy user, the resident
+    behind the firewall: through the proxy to an allowed name, never around it."""
+    if shutil.which("squid") is None:
+        pytest.skip("needs squid (the terminal's proxy)")
+    proxy = pytest.importorskip("kiosk.proxy")
+    from kiosk.config import bundled_config, load_text
+    import tempfile
+    uid, gid = users[PROXY]
+    runtime = Path(tempfile.mkdtemp(prefix="plusfw-squid-", dir="/tmp"))
+    try:
+        os.chown(runtime, uid, gid)
+        runtime.chmod(0o755)
+        hosts = runtime / "hosts"
+        hosts.write_text(f"{LAN4} www.impots.gouv.fr www.newportal.example\n")
+        site = bundled_config().read_text(encoding="utf-8")
+        assert 'listen = "127.0.0.1:3128"' in site and 'allow = [\n  "franceconnect' in site
+        later = site.replace('allow = [\n  "franceconnect',
+                             'allow = [\n  "newportal.example",\n  "franceconnect')
+        for name, text in (("squid.conf", site), ("squid-reloaded.conf", later)):
+            conf = proxy.squid_config(load_text(text), destinations="any", hosts_file=str(hosts),
+                                      runtime_dir=str(runtime))
+            (runtime / name).write_text(conf)
+            (runtime / name).chmod(0o644)
+        rules = runtime / "firewall.nft"
+        rules.write_text(nft_rules(users[RESIDENT][0], uid, "127.0.0.1", PROXY_PORT))
+        ids = [f"{u}:{g}" for u, g in (users[RESIDENT], users[PROXY])]
+        yield in_namespace("squid", str(rules), *ids, str(runtime))
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+@needs_root_and_tools()
+def test_squid_starts_as_on_a_terminal(squid_proof):
+    """squid -N as its own user, no new privileges, no writable+executable memory
+    (the unit's MemoryDenyWriteExecute=), tells systemd it is ready (Type=notify)."""
+    assert squid_proof["parse"] == 0, squid_proof.get("log")
+    assert squid_proof["notify"] == "READY=1", squid_proof.get("log")
+    assert squid_proof["mdwe"] in ("on", "kernel too old")
+
+
+@needs_root_and_tools()
+def test_the_resident_goes_through_squid_to_an_allowed_name_and_nowhere_else(squid_proof):
+    resident = squid_proof["resident"]
+    assert resident["allowed"] == "200" and "through the proxy" in squid_proof["origin"]
+    assert resident["blocked"] == "403"
+    assert resident["not_yet_allowed"] == "403"
+    assert resident["direct"] == "ECONNREFUSED"          # around the proxy: the firewall
+    assert resident["dns"] != "sent"
+
+
+@needs_root_and_tools()
+def test_squid_follows_the_site_file_on_sighup(squid_proof):
+    """What ExecReload= does: a new configuration, then SIGHUP; Squid keeps running."""
+    assert squid_proof["after_reload"] == "200"
+    assert squid_proof["still_running"]
+
+
 # -- inside the namespace --------------------------------------------------------------------
 
 PROBE = r"""
@@ -277,7 +338,10 @@ def probe(ids: str | None) -> dict:
                                      cwd="/", timeout=60).stdout)
 
 
-def scenario(rules: str, resident: str, proxy: str) -> dict:
+def network() -> None:
+    """Loopback, a second loopback address, a private LAN address (v4 and v6) here;
+    a private /dev/shm (Squid keeps shared memory segments there)."""
+    sh("mount", "-t", "tmpfs", "-o", "mode=1777", "plusfw-shm", "/dev/shm")
     sh("ip", "link", "set", "lo", "up")
     sh("ip", "addr", "add", "127.0.0.2/8", "dev", "lo")
     kind = "dummy" if subprocess.run(["ip", "link", "add", "plusfw0", "type", "dummy"],
@@ -288,6 +352,10 @@ def scenario(rules: str, resident: str, proxy: str) -> dict:
     sh("ip", "addr", "add", f"{LAN4}/24", "dev", "plusfw0")
     sh("ip", "-6", "addr", "add", f"{LAN6}/64", "dev", "plusfw0", "nodad")
     sh("sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")  # this namespace only
+
+
+def scenario(rules: str, resident: str, proxy: str) -> dict:
+    network()
     listeners = Listeners()
     report: dict = {}
     for phase in ("open", "closed"):
@@ -307,6 +375,113 @@ def scenario(rules: str, resident: str, proxy: str) -> dict:
     return report
 
 
+CONNECT = r"""
+import errno, json, socket, sys
+host, port, target = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    with socket.create_connection((host, port), timeout=10) as conn:
+        if target != "-":
+            conn.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+            status = conn.recv(4096).split(b" ")[1].decode()
+            if status == "200":
+                conn.sendall(b"through the proxy")
+        else:
+            status = "connected"
+except OSError as exc:
+    status = errno.errorcode.get(exc.errno, str(exc))
+print(status)
+"""
+# Squid as under the unit: its own user, no new privileges, MemoryDenyWriteExecute=
+# (PR_SET_MDWE: the same refusal of writable+executable memory, kernel 6.3 and later).
+LAUNCH = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+mdwe = "on" if libc.prctl(65, 1, 0, 0, 0) == 0 else "kernel too old"
+os.write(int(sys.argv[2]), mdwe.encode())
+os.close(int(sys.argv[2]))
+os.execv("/usr/sbin/squid", ["squid", "-N", "-d", "0", "-f", sys.argv[1]])
+"""
+
+
+def as_user(ids: str, *command: str) -> list[str]:
+    uid, gid = ids.split(":")
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--", *command]
+
+
+def squid(rules: str, resident: str, proxy: str, runtime: str) -> dict:
+    python = os.path.realpath(sys.executable)
+    network()
+    heard: list[bytes] = []
+    origin = socket.create_server((LAN4, 443))
+
+    def serve() -> None:
+        while True:
+            conn, _ = origin.accept()
+            conn.settimeout(5)
+            try:
+                heard.append(conn.recv(100))
+            except OSError:
+                pass
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    sh("nft", "-f", rules)
+    conf = f"{runtime}/squid.conf"
+    report: dict = {"parse": subprocess.run(as_user(proxy, "/usr/sbin/squid", "-k", "parse",
+                                                    "-f", conf), capture_output=True).returncode}
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(f"{runtime}/notify")
+    os.chmod(f"{runtime}/notify", 0o666)
+    notify.settimeout(30)
+    read_mdwe, write_mdwe = os.pipe()
+    server = subprocess.Popen(as_user(proxy, python, "-I", "-S", "-c", LAUNCH, conf,
+                                      str(write_mdwe)),
+                              env={"NOTIFY_SOCKET": f"{runtime}/notify", "LANG": "C.UTF-8",
+                                   "PATH": "/usr/sbin:/usr/bin"}, pass_fds=(write_mdwe,),
+                              stdout=subprocess.DEVNULL, stderr=open(f"{runtime}/stderr", "wb"))
+    os.close(write_mdwe)
+    report["mdwe"] = os.read(read_mdwe, 32).decode()
+    try:
+        try:
+            report["notify"] = notify.recv(200).decode().strip()
+        except TimeoutError:
+            report["notify"] = "nothing in 30 s"
+            return report
+
+        def resident_connect(target: str, host: str = "127.0.0.1", port: int = PROXY_PORT) -> str:
+            command = as_user(resident, python, "-I", "-S", "-c", CONNECT, host, str(port),
+                              target)
+            return subprocess.run(command, capture_output=True, text=True, cwd="/",
+                                  timeout=30).stdout.strip()
+        report["resident"] = {
+            "allowed": resident_connect("www.impots.gouv.fr:443"),
+            "blocked": resident_connect("evil.example:443"),
+            "not_yet_allowed": resident_connect("www.newportal.example:443"),
+            "direct": resident_connect("-", LAN4, 443),
+            "dns": probe(resident)["udp"]["dns_lan"],
+        }
+        os.replace(f"{runtime}/squid-reloaded.conf", conf)
+        server.send_signal(1)   # ExecReload=: kill -HUP $MAINPID
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            report["after_reload"] = resident_connect("www.newportal.example:443")
+            if report["after_reload"] == "200":
+                break
+        report["still_running"] = server.poll() is None
+        time.sleep(0.3)
+        report["origin"] = b" ".join(heard).decode(errors="replace")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        report["log"] = Path(f"{runtime}/stderr").read_text(errors="replace")[-3000:]
+    return report
+
+
 if __name__ == "__main__":
+    import faulthandler
+    faulthandler.dump_traceback_later(100, exit=True)   # a hang says where, before the test's
     if sys.argv[1] == "scenario":
         print(json.dumps(scenario(*sys.argv[2:5])))
+    elif sys.argv[1] == "squid":
+        print(json.dumps(squid(*sys.argv[2:6])))
