@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from kiosk_provision import cli, layout, system
+from kiosk_provision.tree import Tree
 
 from kiosk.config import bundled_config
 
@@ -180,6 +182,7 @@ def test_check_on_a_fresh_tree_lists_changes_and_changes_nothing(tmp_path):
     assert check.returncode == 1, check.stderr
     assert "useradd --system kiosk" in check.stdout
     assert "+ /etc/systemd/system/plus-kiosk-daemon.service" in check.stdout
+    assert "+ /etc/plus-kiosk/firewall.nft" in check.stdout
     assert re.search(r"\d+ change\(s\) would be made", check.stdout)
     assert snapshot(root) == before
 
@@ -202,6 +205,59 @@ def test_site_changes_are_applied_and_only_they(tmp_path):
     assert not (root / "etc/udev/rules.d/90-plus-kiosk-usb-storage.rules").exists()
     assert f"KIOSK_DEVICE_URI={uri}\n" in (root / "etc/plus-kiosk/printer.env").read_text()
     assert (root / "etc/plus-kiosk/agent-token").read_text() == token
+
+
+def test_firewall_rules_installed_for_the_tree_users_and_valid(provisioned):
+    root, _, _ = provisioned
+    assert owner(root, "/etc/plus-kiosk/firewall.nft") == ("root", "root", 0o644)
+    rules = (root / "etc/plus-kiosk/firewall.nft").read_text()
+    kiosk_uid, proxy_uid = ids(root, "passwd")["kiosk"][2], ids(root, "passwd")["proxy"][2]
+    assert f"meta skuid {kiosk_uid} ip daddr 127.0.0.1 tcp dport 3128" in rules
+    assert f"meta skuid {proxy_uid} accept" in rules
+    if shutil.which("nft") and shutil.which("unshare"):   # checked, never loaded here
+        check = subprocess.run(["unshare", "--net", "nft", "-c", "-f",
+                                str(root / "etc/plus-kiosk/firewall.nft")],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+
+
+def test_proxy_and_firewall_units_enabled_and_debian_squid_masked(provisioned):
+    root, _, _ = provisioned
+    units = root / "etc/systemd/system"
+    for wants, unit in [("sysinit.target.wants", "plus-kiosk-firewall.service"),
+                        ("multi-user.target.wants", "plus-kiosk-proxy.service"),
+                        ("paths.target.wants", "plus-kiosk-proxy-reload.path")]:
+        assert os.readlink(units / wants / unit) == f"/etc/systemd/system/{unit}"
+    assert os.readlink(units / "squid.service") == "/dev/null"
+    assert not (units / "multi-user.target.wants" / "plus-kiosk-proxy-reload.service").exists()
+
+
+def test_a_new_proxy_port_rewrites_the_firewall(tmp_path):
+    root = seed_tree(tmp_path / "root")
+    assert provision(root, site_file(tmp_path)).returncode == 0
+    result = provision(root, site_file(tmp_path, **{'listen = "127.0.0.1:3128"':
+                                                    'listen = "127.0.0.1:3129"'}))
+    assert result.returncode == 0, result.stderr
+    changed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("  ")}
+    assert changed == {"/etc/plus-kiosk/kiosk.toml", "/etc/plus-kiosk/firewall.nft"}
+    assert "tcp dport 3129" in (root / "etc/plus-kiosk/firewall.nft").read_text()
+
+
+def test_running_terminal_loads_the_firewall_first_and_follows_the_site(monkeypatch):
+    """What apply_running asks systemd, in order (a stand-in for the commands)."""
+    commands: list[str] = []
+    monkeypatch.setattr(system, "run", lambda command, what: commands.append(" ".join(command)))
+    monkeypatch.setattr(system, "systemd_running", lambda: True)
+    system.apply_running(Tree(Path("/")), {"units", "firewall", "squid", "proxy", "daemon"})
+    assert commands.index("systemctl reload-or-restart plus-kiosk-firewall.service") \
+        < commands.index("systemctl stop squid.service") \
+        < commands.index("systemctl restart plus-kiosk-proxy.service "
+                         "plus-kiosk-proxy-reload.path") \
+        < commands.index("systemctl restart plus-kiosk-daemon.service")
+    commands.clear()
+    system.apply_running(Tree(Path("/")), {"units", "proxy-config", "daemon", "screen"})
+    assert "systemctl reload-or-restart plus-kiosk-proxy.service" in commands
+    assert not [c for c in commands if "firewall" in c or "squid.service" in c]
 
 
 # -- clear errors ------------------------------------------------------------------------
@@ -238,6 +294,24 @@ def test_error_site_file_unfit_for_the_units(tmp_path, capsys):
     code, output = run_in_process(capsys, "--site", str(site),
                                   "--root", str(seed_tree(tmp_path / "root")))
     assert code == 2 and "data_dir must be '/var/lib/plus-kiosk'" in output
+
+
+def test_error_site_file_without_the_proxy(tmp_path, capsys):
+    site = site_file(tmp_path, **{'listen = "127.0.0.1:3128"': 'listen = ""'})
+    root = seed_tree(tmp_path / "root")
+    code, output = run_in_process(capsys, "--site", str(site), "--root", str(root))
+    assert code == 2 and "[proxy] listen cannot be empty" in output
+    assert not (root / "etc/plus-kiosk").exists()
+
+
+def test_error_tree_without_squids_user(tmp_path, capsys):
+    root = seed_tree(tmp_path / "root")
+    for table in ("passwd", "shadow"):
+        path = root / "etc" / table
+        path.write_text("".join(line + "\n" for line in path.read_text().splitlines()
+                                if not line.startswith("proxy:")))
+    code, output = run_in_process(capsys, "--site", str(site_file(tmp_path)), "--root", str(root))
+    assert code == 2 and "The user proxy, whom Squid runs as, does not exist" in output
 
 
 def test_error_invalid_site_file_names_the_line(tmp_path, capsys):

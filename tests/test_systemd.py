@@ -90,6 +90,52 @@ def test_boot_wipe_is_hardened_too():
     assert exposure(UNITS / "plus-kiosk-wipe.service") <= 2.0
 
 
+def test_proxy_and_firewall_exposure_is_at_most_2():
+    assert exposure(UNITS / "plus-kiosk-proxy.service") <= 2.0
+    assert exposure(UNITS / "plus-kiosk-firewall.service") <= 2.0
+    assert exposure(UNITS / "plus-kiosk-proxy-reload.service") <= 2.0
+
+
+def test_proxy_is_squid_as_its_user_config_from_the_site_reloaded_by_sighup():
+    proxy = unit("plus-kiosk-proxy.service")
+    assert proxy["Type"] == ["notify"] and proxy["Restart"] == ["always"]
+    assert proxy["User"] == ["proxy"] and proxy["RuntimeDirectory"] == ["plus-kiosk-proxy"]
+    conf = "/run/plus-kiosk-proxy/squid.conf"
+    generate = ("+/opt/plus-kiosk/venv/bin/kioskctl proxy-config --config "
+                f"/etc/plus-kiosk/kiosk.toml --output {conf}")
+    # Only the step reading the root:kiosk site file runs as root.
+    assert [c for c in proxy["ExecStartPre"] + proxy["ExecReload"] if c.startswith("+")] \
+        == [generate, generate]
+    assert proxy["ExecStart"] == [f"/usr/sbin/squid -N -d 0 -f {conf}"]
+    assert proxy["ExecReload"][-1] == "/bin/kill -HUP $MAINPID"
+    parse = f"/usr/sbin/squid -k parse -f {conf}"  # checked before use
+    assert proxy["ExecReload"][1] == proxy["ExecStartPre"][1] == parse
+    assert proxy["CapabilityBoundingSet"] == [""] and proxy["NoNewPrivileges"] == ["yes"]
+    assert proxy["MemoryDenyWriteExecute"] == ["yes"]
+    assert proxy["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX"]
+    assert proxy["Conflicts"] == ["squid.service"] and "squid.service" in layout.MASKED
+    path = unit("plus-kiosk-proxy-reload.path")
+    assert path["PathChanged"] == ["/etc/plus-kiosk/kiosk.toml"]
+    assert path["Unit"] == ["plus-kiosk-proxy-reload.service"]
+    assert unit("plus-kiosk-proxy-reload.service")["ExecStart"] == [
+        "/usr/bin/systemctl try-reload-or-restart plus-kiosk-proxy.service"]
+
+
+def test_no_browser_without_the_firewall_loaded_first():
+    firewall = unit("plus-kiosk-firewall.service")
+    assert firewall["ExecStart"] == ["/usr/sbin/nft -f /etc/plus-kiosk/firewall.nft"]
+    assert firewall["Type"] == ["oneshot"] and firewall["RemainAfterExit"] == ["yes"]
+    assert "ExecStop" not in firewall               # stopped, it stays closed
+    assert {"network-pre.target", "plus-kiosk-daemon.service", "plus-kiosk-shell.service",
+            "plus-kiosk-proxy.service"} <= set(" ".join(firewall["Before"]).split())
+    assert firewall["DefaultDependencies"] == ["no"] and firewall["WantedBy"] == ["sysinit.target"]
+    browser = unit("plus-kiosk-browser@.service")
+    assert browser["Requires"] == ["plus-kiosk-firewall.service"]
+    assert browser["Wants"] == ["plus-kiosk-proxy.service"]
+    assert {"plus-kiosk-firewall.service", "plus-kiosk-proxy.service"} <= \
+        set(" ".join(browser["After"]).split())
+
+
 def test_daemon_is_notify_watched_restarted_its_own_user():
     daemon = unit("plus-kiosk-daemon.service")
     assert daemon["Type"] == ["notify"] and daemon["Restart"] == ["on-failure"]

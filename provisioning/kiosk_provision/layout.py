@@ -103,13 +103,13 @@ def _env_value(text: str) -> str:
 def firewall_rules(tree: Tree, config: site_config.SiteConfig) -> str:
     """The resident's firewall for this tree's users (by uid: the file is checked and
     loaded without looking names up, and follows a user made again)."""
-    users = []
-    for name in (RESIDENT, PROXY_USER):
-        uid = tree.uid(name)
-        if uid is None and not tree.check:
-            raise ProvisionError(_("The user {user}, whom Squid runs as, does not exist "
-                                   "in {root}: not a Debian system tree?").format(user=name, root=tree.root))
-        users.append(name if uid is None else uid)  # --check before the users exist
+    if tree.uid(PROXY_USER) is None and not tree.check:  # Debian's base-passwd makes it
+        raise ProvisionError(_("The user {user}, whom Squid runs as, does not exist in {root}: "
+                               "not a Debian system tree?").format(user=PROXY_USER,
+                                                                   root=tree.root))
+    # With --check on a fresh tree the resident is not made yet: names stand in.
+    users = [name if tree.uid(name) is None else tree.uid(name)
+             for name in (RESIDENT, PROXY_USER)]
     return firewall.nft_rules(*users, config.proxy.host, config.proxy.port)
 
 
