@@ -20,7 +20,7 @@ RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xs
              libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 \
              libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
              libxcb-image0 libxcb-xkb1 x11-utils poppler-utils
-TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick libcups2-dev gcc systemd nftables iproute2
+TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick libcups2-dev gcc systemd nftables iproute2 squid
 
 .PHONY: demo test test-provision bench i18n clean
 

@@ -136,6 +136,14 @@ def test_no_browser_without_the_firewall_loaded_first():
         set(" ".join(browser["After"]).split())
 
 
+def test_browser_reaches_only_localhost_addresses():
+    """Chromium connects to loopback and link-local addresses without asking its
+    connection gate: the unit's own IP filter keeps link-local (the LAN's autoconf
+    printers, 169.254.169.254) out of reach, beside the firewall."""
+    browser = unit("plus-kiosk-browser@.service")
+    assert browser["IPAddressDeny"] == ["any"] and browser["IPAddressAllow"] == ["localhost"]
+
+
 def test_daemon_is_notify_watched_restarted_its_own_user():
     daemon = unit("plus-kiosk-daemon.service")
     assert daemon["Type"] == ["notify"] and daemon["Restart"] == ["on-failure"]
