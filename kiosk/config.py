@@ -161,6 +161,10 @@ class Browser(_Section):
     # "systemd": one plus-kiosk-browser@ unit per session, as the resident user (terminals);
     # "direct": a child of the daemon (tests, demo); "auto": systemd under plus-kiosk-daemon.service
     launcher: Literal["auto", "systemd", "direct"] = "auto"
+    # The system user the browser runs as on a terminal (its own: not the shell's). The
+    # wipe checks that none of its processes survived a session; "" = no such check
+    # (tests and make demo, where the browser runs as whoever started the daemon).
+    user: StrictStr = "kiosk-browser"
 
 
 def _check_proxy_listen(text: str) -> str:
