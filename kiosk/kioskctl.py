@@ -110,8 +110,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for device in status["devices"]:
         refused = " (" + _("refused") + ")" if device.get("refused") else ""
         print(f"  {device['kind']}: {device['name']}{refused}")
-    for item in status["leftovers"]:
-        print(_("LEFTOVER: {item}").format(item=item))
+    for kind, count in status["leftovers"].items():  # kinds and counts, never names
+        print(_("LEFTOVER: {item}").format(item=f"{kind} ×{count}"))
     return EXIT_OK if not status["leftovers"] else EXIT_BLOCKED
 
 
@@ -130,9 +130,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
             ms=report["duration_ms"]))
         return EXIT_OK
     print(_("The wipe left {count} item(s); the kiosk stays closed:").format(
-        count=len(report["leftovers"])))
-    for item in report["leftovers"]:
-        print("  " + item)
+        count=sum(report["leftovers"].values())))
+    for kind, count in report["leftovers"].items():
+        print(f"  {kind} ×{count}")
     return EXIT_BLOCKED
 
 

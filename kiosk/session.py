@@ -70,6 +70,40 @@ class Session:
         }
 
 
+# Cleaner names as the API reports them, for kinds that read better than the class's name.
+LEFTOVER_KINDS = {"printing": "print-jobs", "share links": "share-links"}
+
+
+def leftover_kind(item: str) -> str:
+    """What kind of thing a leftover is, without what it is called.
+
+    Leftovers are often files named after a person ("avis-impot-Josephine-Marie.pdf"):
+    the journal (kept on disk) and /status get the kind and a count, never the name.
+    """
+    if item.startswith("/"):  # a path the sweep found under the data directory
+        parts = Path(item).parts
+        for index, part in enumerate(parts):
+            if part == ".state":
+                return "state"
+            if part == "sessions":
+                rest = parts[index + 1:]
+                return rest[1] if len(rest) >= 2 else "sessions"
+        return "data"
+    name, found, _ = item.partition(":")
+    if not found:
+        return "other"
+    return LEFTOVER_KINDS.get(name.strip(), name.strip().replace(" ", "-"))
+
+
+def leftover_counts(items: Sequence[str]) -> dict[str, int]:
+    """``{"downloads": 2, "print-jobs": 1}``: what /status, reports and logs show."""
+    counts: dict[str, int] = {}
+    for item in items:
+        kind = leftover_kind(item)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
 @dataclass(frozen=True)
 class WipeReport:
     wiped: bool
@@ -79,7 +113,7 @@ class WipeReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"wiped": self.wiped, "duration_ms": self.duration_ms,
-                "leftovers": self.leftovers, "reason": self.reason}
+                "leftovers": leftover_counts(self.leftovers), "reason": self.reason}
 
 
 class SessionManager:
@@ -129,7 +163,8 @@ class SessionManager:
                                 leftovers, reason)
             self.last_wipe = report
             if leftovers:
-                log.error("wipe (%s) left %d item(s): %s", reason, len(leftovers), leftovers)
+                log.error("wipe (%s) left %d item(s): %s", reason, len(leftovers),
+                          leftover_counts(leftovers))
             else:
                 log.info("wipe (%s) verified clean in %d ms", reason, report.duration_ms)
             return report
@@ -182,6 +217,9 @@ class SessionManager:
             if self.state != "warning" or self.warning_since is None:
                 return None
             return max(0, round(self.countdown_seconds - (self.clock() - self.warning_since)))
+
+    def leftover_counts(self) -> dict[str, int]:
+        return leftover_counts(self.leftovers)
 
     def require_session(self) -> Session:
         session = self.session

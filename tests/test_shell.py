@@ -332,7 +332,7 @@ def test_agent_restarts_the_screen_and_shuts_down_after_a_wipe(tmp_path, xvfb, c
         wait_for(marker.exists, timeout=20, what="the power-off command")
         from kiosk.daemon_client import DaemonClient
         status = DaemonClient(tmp_path / "daemon.sock").status()
-        assert status["session"] is None and status["leftovers"] == []
+        assert status["session"] is None and status["leftovers"] == {}
         assert not any((tmp_path / "data" / "sessions").glob("*/downloads/*"))
     finally:
         stack.stop()

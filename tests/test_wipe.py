@@ -95,10 +95,10 @@ def test_ending_a_session_leaves_nothing(daemon, cupsd, tmp_path):
     try:
         traces = plant(daemon, client, cupsd, tmp_path)
         report = client.end_session("user")
-        assert report["wiped"] is True and report["leftovers"] == [], report
+        assert report["wiped"] is True and report["leftovers"] == {}, report
         assert_nothing_survived(daemon, cupsd, traces)
         status = client.status()
-        assert (status["state"], status["session"], status["leftovers"]) == ("idle", None, [])
+        assert (status["state"], status["session"], status["leftovers"]) == ("idle", None, {})
         fresh = client.start_session()
         assert fresh["id"] != traces["session"]["id"]
         assert set(fresh["dirs"].values()).isdisjoint(traces["session"]["dirs"].values())
@@ -150,7 +150,7 @@ def test_a_leftover_keeps_the_terminal_closed_until_it_is_gone(daemon):
     try:
         report = client.end_session("user")
         assert report["wiped"] is False
-        assert any("stuck.pdf" in item for item in report["leftovers"])
+        assert report["leftovers"]["downloads"] >= 1  # its kind, not its name
         with pytest.raises(DaemonError) as caught:
             client.start_session()
         assert (caught.value.status, caught.value.code) == (409, "leftovers")
@@ -201,7 +201,7 @@ def test_a_browser_opened_while_the_session_ends_is_not_left_behind(daemon):
     else:
         assert pid == "no_session"
     final = daemon.client().end_session("user")
-    assert final["wiped"] and final["leftovers"] == []
+    assert final["wiped"] and final["leftovers"] == {}
     assert browsers_of(daemon) == []
 
 

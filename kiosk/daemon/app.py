@@ -6,7 +6,6 @@ import hmac
 import logging
 import os
 import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ from kiosk.daemon import errors, openapi
 from kiosk.daemon.errors import ApiError, request_language, tr
 from kiosk.i18n import N_, translation
 from kiosk.printing import guide_pdf
-from kiosk.printing.preview import PreviewError, render_page
+from kiosk.daemon import documents as resident_documents
 from kiosk.daemon.runtime import Runtime
-from kiosk.printing.documents import UnprintableDocument, inspect
 from kiosk.scanning import ScanError
 from kiosk.session import SessionError, iso_utc
 from kiosk.sharing import qr_png_base64
@@ -34,12 +32,6 @@ SESSION_ERRORS = {
     "leftovers": (409, N_("The previous session was not wiped completely. "
                        "Please ask an agent for help.")),
     "no_session": (409, N_("No session is running. Touch the screen to start.")),
-}
-DOCUMENT_ERRORS = {
-    "corrupt": N_("This document is damaged: it cannot be printed."),
-    "unsupported": N_("Only PDF documents and PNG or JPEG pictures can be printed."),
-    "encrypted": N_("This document is protected by a password: it cannot be printed."),
-    "empty": N_("This document is empty: there is nothing to print."),
 }
 SCAN_ERRORS = {
     "no_scanner": (503, N_("No scanner is connected. Please ask an agent for help.")),
@@ -114,7 +106,7 @@ def status() -> Response:
         "state": sessions.state,
         "session": session.as_dict() if session else None,
         "countdown": sessions.countdown_left(),
-        "leftovers": list(sessions.leftovers),
+        "leftovers": sessions.leftover_counts(),  # kinds and counts: names stay out
         "printer": printer_info,
         "scanner": rt.scanner_status,
         "devices": rt.devices.snapshot(),
@@ -239,10 +231,10 @@ def _submit_print(session, target: Path, copies: int) -> tuple[Response, int]:
     """Check the document, the quota, and send it to CUPS; the file stays in the session."""
     rt = runtime()
     try:
-        document = inspect(target)
-    except UnprintableDocument as error:
+        document = resident_documents.inspect_print_file(target)
+    except ApiError:
         target.unlink(missing_ok=True)
-        raise ApiError(422, f"document_{error.code}", tr(DOCUMENT_ERRORS[error.code])) from None
+        raise
     pages = document.pages * copies
     # Under the session lock: concurrent prints cannot overrun the quota together, and
     # a wipe cannot slip between the check and the submission (its purge would miss it).
@@ -337,56 +329,17 @@ def share() -> tuple[Response, int]:
 
 
 # -- the session's documents (downloads and scans): list, look, print ----------------
-
-DOCUMENT_FOLDERS = ("downloads", "scans")
-
-
-def _document_path(folder: str, name: str) -> Path:
-    session = _current_session()
-    if folder not in DOCUMENT_FOLDERS or name != Path(name).name or name.startswith("."):
-        raise ApiError(404, "unknown_document", tr("This document does not exist."))
-    path = session.dir(folder) / name
-    if path.is_symlink() or not path.is_file():
-        raise ApiError(404, "unknown_document", tr("This document does not exist."))
-    return path
-
-
-def _inspected(folder: str, name: str):
-    try:
-        return inspect(_document_path(folder, name))
-    except UnprintableDocument as error:
-        raise ApiError(422, f"document_{error.code}", tr(DOCUMENT_ERRORS[error.code])) from None
-
+# Every file access is in kiosk.daemon.documents (opened once, inspected in a child).
 
 @api.get("/documents")
 def documents() -> Response:
     """What the resident saved from the portals and scanned, newest first."""
-    session = _current_session()
-    found = []
-    for folder in DOCUMENT_FOLDERS:
-        for path in session.dir(folder).iterdir():
-            if path.is_symlink() or not path.is_file() or path.name.startswith("."):
-                continue
-            entry: dict[str, Any] = {"folder": folder, "name": path.name,
-                                     "size": path.stat().st_size,
-                                     "saved_at": iso_utc(path.stat().st_mtime)}
-            try:
-                document = inspect(path)
-                entry.update(type=document.kind, pages=document.pages)
-            except UnprintableDocument as error:
-                entry.update(error=f"document_{error.code}",
-                             message=tr(DOCUMENT_ERRORS[error.code]))
-            found.append((path.stat().st_mtime, entry))
-    return jsonify({"documents": [e for _, e in sorted(found, key=lambda f: -f[0])]})
+    return jsonify({"documents": resident_documents.listing(_current_session())})
 
 
 @api.get("/documents/<folder>/<name>/page/<int:page>.png")
 def document_page(folder: str, name: str, page: int) -> Response:
-    document = _inspected(folder, name)
-    try:
-        png = render_page(document, page)
-    except PreviewError:
-        raise ApiError(404, "no_page", tr("This page does not exist.")) from None
+    png = resident_documents.page_png(_current_session(), folder, name, page)
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -395,10 +348,8 @@ def document_page(folder: str, name: str, page: int) -> Response:
 @api.post("/documents/<folder>/<name>/print")
 def document_print(folder: str, name: str) -> tuple[Response, int]:
     session = _current_session()
-    source = _document_path(folder, name)
     copies = _copies(_json_body().get("copies", 1))
-    target = session.dir("prints") / secrets.token_hex(8)
-    shutil.copyfile(source, target)  # the print keeps its own copy, as an upload would
+    target = resident_documents.copy_for_print(session, folder, name)
     return _submit_print(session, target, copies)
 
 

@@ -81,6 +81,9 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        # The route's rule (/api/v1/documents/<folder>/<name>/print), never the path:
+        # paths carry document names, often a resident's own name.
+        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        log.exception("unexpected error on %s %s", request.method, rule)
         return _json(500, "internal",
                      tr("Something went wrong in the kiosk. Please ask an agent for help."))

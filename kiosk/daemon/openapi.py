@@ -32,6 +32,9 @@ def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = N
 
 
 NULLABLE_STRING = {"type": "string", "nullable": True}
+# What survived a wipe: a count per kind (downloads, print-jobs…), never a name.
+_LEFTOVERS = {"type": "object", "additionalProperties": {"type": "integer"}}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error", "message"],
               "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
@@ -49,14 +52,14 @@ SCHEMAS: dict[str, Any] = {
                    "state": {"type": "string", "enum": ["idle", "active", "warning", "wiping"]},
                    "session": {"allOf": [_ref("Session")], "nullable": True},
                    "countdown": {"type": "integer", "nullable": True},
-                   "leftovers": {"type": "array", "items": {"type": "string"}},
+                   "leftovers": _LEFTOVERS,
                    "printer": {"type": "object"}, "scanner": {"type": "object"},
                    "devices": {"type": "array", "items": {"type": "object"}},
                    "device_events": {"type": "array", "items": {"type": "object"}}}},
     "WipeReport": {"type": "object", "required": ["wiped", "duration_ms", "leftovers"],
                    "properties": {"wiped": {"type": "boolean"},
                                   "duration_ms": {"type": "integer"},
-                                  "leftovers": {"type": "array", "items": {"type": "string"}},
+                                  "leftovers": _LEFTOVERS,
                                   "reason": {"type": "string"}}},
     "Job": {"type": "object", "required": ["id", "state"],
             "properties": {"id": {"type": "integer"}, "pages": {"type": "integer"},

@@ -28,12 +28,27 @@ import waitress
 
 from kiosk import config as site_config
 from kiosk import sdnotify
-from kiosk.daemon.app import create_app
+from kiosk.daemon.app import MAX_UPLOAD_BYTES, create_app
 from kiosk.daemon.runtime import Runtime
 from kiosk.daemon_client import DaemonClient, DaemonError
 from kiosk.i18n import _, language_from_environment, set_language
 
 log = logging.getLogger("kiosk.daemon")
+
+# What any client of the socket may cost the daemon (waitress's defaults let 100 idle
+# connections starve /health, and spooled a 400 MB body to /tmp before Flask refused it).
+# 400 connections: a few KB each, far below the descriptor limit (poll(), not select(),
+# so no 1,024 ceiling); the shell and the browser need a handful. An idle connection is
+# closed after 10 s (checked every 2 s): the shell polls every second and the client
+# reconnects by itself, so only a client that says nothing loses its seat. Headers are
+# small (16 KB). The largest body is an upload to print (50 MB) plus its multipart
+# envelope; bodies are refused beyond it from Content-Length, before they are read, and
+# kept in memory below it: a resident's document is never spooled to disk (the unit's
+# MemoryMax= bounds what many of them can cost).
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
+SERVER_LIMITS = {"connection_limit": 400, "asyncore_use_poll": True, "channel_timeout": 10,
+                 "cleanup_interval": 2, "max_request_header_size": 16 * 1024,
+                 "max_request_body_size": MAX_BODY_BYTES, "inbuf_overflow": MAX_BODY_BYTES}
 
 
 def _socket_in_use(path: Path) -> bool:
@@ -72,8 +87,8 @@ def wipe_only(config: site_config.SiteConfig, data_dir: Path) -> int:
     """One verified wipe, no socket: 0 when clean, 1 when something survived."""
     runtime = Runtime.build(config, data_dir, share_listener=False)
     report = runtime.sessions.wipe("boot")
-    for item in report.leftovers:
-        print(_("Left after the wipe: {item}").format(item=item), file=sys.stderr)
+    for kind, count in report.as_dict()["leftovers"].items():  # kinds, never names
+        print(_("Left after the wipe: {item}").format(item=f"{kind} ×{count}"), file=sys.stderr)
     log.info("boot wipe: %s", report.as_dict())
     return 0 if report.wiped else 1
 
@@ -117,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime.start()  # the boot wipe happens here, before anyone can connect
     server = waitress.create_server(create_app(runtime, str(socket_path)),
                                     unix_socket=str(socket_path),
-                                    unix_socket_perms="660", threads=8, channel_timeout=60,
-                                    ident="plus-kiosk")
+                                    unix_socket_perms="660", threads=8, ident="plus-kiosk",
+                                    **SERVER_LIMITS)
     if config.daemon.socket_group:
         try:
             os.chown(socket_path, -1, grp.getgrnam(config.daemon.socket_group).gr_gid)
