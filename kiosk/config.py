@@ -140,8 +140,23 @@ class Scanning(_Section):
     device: StrictStr = ""
 
 
+def _check_interface(text: str) -> str:
+    """A Linux interface name: at most 15 characters, no '/' and no space."""
+    if text and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,15}", text):
+        raise PydanticCustomError("share_interface", _(
+            "must be a network interface name such as \"wlan0\", or \"\", not '{value}'"),
+            {"value": text})
+    return text
+
+
 class Sharing(_Section):
-    listen: Annotated[StrictStr, Field(min_length=1)] = "0.0.0.0"
+    # The interface phones reach the terminal on (the bus's wifi): the share listener
+    # binds its address and is tied to it, so the 4G uplink never answers.
+    interface: Annotated[StrictStr, AfterValidator(_check_interface)] = ""
+    # An explicit address instead, which wins over interface ("127.0.0.1" in tests).
+    # Neither set (the default) = no listener, sending to phones is off: no default
+    # address is right everywhere (0.0.0.0 includes the uplink, interface names differ).
+    listen: StrictStr = ""
     port: StrictInt = Field(default=8470, ge=0, le=65535)
     public_url: StrictStr = ""
     lifetime_seconds: StrictInt = Field(default=600, ge=10, le=3600)

@@ -20,7 +20,7 @@ from kiosk.daemon import documents as resident_documents
 from kiosk.daemon.runtime import Runtime
 from kiosk.scanning import ScanError
 from kiosk.session import SessionError, iso_utc
-from kiosk.sharing import qr_png_base64
+from kiosk.sharing import ShareUnavailable, qr_png_base64
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -320,11 +320,19 @@ def share() -> tuple[Response, int]:
     path = _scan_path(scan_id)
     if rt.share_server is None:
         raise ApiError(503, "sharing_off", tr("Sending to a phone is not available here."))
+    try:
+        rt.share_server.ensure_open()  # the wifi may have come up after the daemon
+    except ShareUnavailable as error:
+        log.error("share listener: %s", error)
+        raise ApiError(503, "sharing_unavailable", tr(
+            "Sending to a phone is not available right now. Please ask an agent for help.")) \
+            from None
     with rt.sessions.lock:
         _still_current(_current_session())
         link = rt.links.create(path)
     url = rt.share_server.url_for(link)
-    return jsonify({"url": url, "qr_png": qr_png_base64(url),
+    # The code opens the encrypted PDF: shown beside the QR code, never in the link.
+    return jsonify({"url": url, "qr_png": qr_png_base64(url), "code": link.code,
                     "expires_at": iso_utc(link.expires_at)}), 201
 
 

@@ -182,8 +182,12 @@ def document() -> dict[str, Any]:
                          "schema": {"type": "string"}}])},
         "/api/v1/share": {"post": _op(
             "A one-time link (and its QR code) to get a scan on a phone",
-            {"201": _json({"type": "object", "required": ["url", "qr_png", "expires_at"],
+            {"201": _json({"type": "object", "required": ["url", "qr_png", "code", "expires_at"],
                            "properties": {"url": {"type": "string"}, "qr_png": {"type": "string"},
+                                          "code": {"type": "string", "pattern": "^[a-z]{10}$",
+                                                   "description": "password of the encrypted "
+                                                   "PDF: shown beside the QR code, never in "
+                                                   "the link"},
                                           "expires_at": {"type": "string"}}}, "Link"),
              **_errors(400, 404, 409, 503)},
             _body({"type": "object", "required": ["scan_id"],

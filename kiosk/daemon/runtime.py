@@ -62,9 +62,10 @@ class Runtime:
             countdown_seconds=config.session.idle_countdown_seconds,
             cleaners=[processes, printer, links, clipboard])
         share_server = None
-        if share_listener:
-            share_server = ShareServer(links, config.sharing.listen, config.sharing.port,
-                                       config.sharing.public_url)
+        sharing = config.sharing
+        if share_listener and (sharing.listen or sharing.interface):
+            share_server = ShareServer(links, listen=sharing.listen, interface=sharing.interface,
+                                       port=sharing.port, public_url=sharing.public_url)
         return cls(config=config, data_dir=data_dir, policy=config.policy(), sessions=sessions,
                    printer=printer, scanner=Scanner(config.scanning.device), links=links,
                    share_server=share_server, clipboard=clipboard, processes=processes,
