@@ -5,6 +5,12 @@ the interceptor saw; lines with an ``"event"`` key record what the page did
 (loaded, refused navigation, download). Technicians record a real visit with
 ``kiosk-browser --record FILE`` and turn it into rules with
 ``kioskctl allowlist-suggest FILE``.
+
+A record keeps the scheme, host, port and path of each address, never its query,
+fragment or user-info: those carry what the resident typed and what portals hand
+back (``?code=`` of an OAuth sign-in, a search, a file number). The rules a
+technician derives need hosts, and paths at most. Uploaded files are counted, not
+named (file names are often the resident's own name).
 """
 
 from __future__ import annotations
@@ -14,6 +20,37 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+# Addresses without a host kept as they are: nothing of a resident's in them.
+OPAQUE_KEPT = ("about", "kiosk")
+
+
+def address_only(url: str) -> str:
+    """``scheme://host[:port]/path`` of ``url``; other schemes keep their name only."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(unparsable)"
+    scheme = parts.scheme.lower()
+    if host:
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}{f':{port}' if port else ''}{parts.path}"
+    if scheme in OPAQUE_KEPT:
+        return f"{scheme}:{parts.path}"
+    return f"{scheme}:" if scheme else "(relative)"
+
+
+def _scrubbed(entry: dict[str, Any]) -> dict[str, Any]:
+    clean = dict(entry)
+    for key, value in entry.items():
+        if key == "url" and isinstance(value, str):
+            clean[key] = address_only(value)
+        elif key == "files" and isinstance(value, (list, tuple)):
+            clean[key] = len(value)
+    return clean
 
 
 class AuditLog:
@@ -24,7 +61,7 @@ class AuditLog:
     def write(self, entry: dict[str, Any]) -> None:
         if self._file is None:
             return
-        line = json.dumps({**entry, "time": round(time.time(), 3)}, ensure_ascii=False)
+        line = json.dumps({**_scrubbed(entry), "time": round(time.time(), 3)}, ensure_ascii=False)
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()
