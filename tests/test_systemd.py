@@ -232,3 +232,51 @@ def test_units_named_in_the_provisioning_all_exist():
     assert {p.name for pattern in ("*.service", "*.mount", "*.path")
             for p in UNITS.glob(pattern)} == set(layout.UNITS)
     assert sys.version_info >= (3, 11)
+
+
+# -- issue #12: ceilings, and a journal that forgets (items 5 and 8) ---------------------
+
+KIOSK_UNITS = ("plus-kiosk-daemon.service", "plus-kiosk-shell.service",
+               "plus-kiosk-browser@.service", "plus-kiosk-wipe.service",
+               "plus-kiosk-proxy.service")
+
+
+def _bytes(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([KMG]?)", value).groups()
+    return int(number) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[unit]
+
+
+@pytest.mark.parametrize("name", KIOSK_UNITS)
+def test_each_kiosk_unit_has_a_memory_and_a_task_ceiling(name):
+    values = unit(name)
+    assert len(values.get("MemoryMax", [])) == 1 and len(values.get("TasksMax", [])) == 1, name
+    assert 128 << 20 <= _bytes(values["MemoryMax"][0]) <= 4 << 30
+    assert 16 <= int(values["TasksMax"][0]) <= 1024
+
+
+def test_a_bomb_killed_in_the_daemons_cgroup_does_not_stop_the_daemon():
+    """The kernel's OOM killer takes the largest process of the unit (a confined
+    parser); the default OOMPolicy=stop would then stop the daemon and end the session."""
+    daemon = unit("plus-kiosk-daemon.service")
+    assert daemon["OOMPolicy"] == ["continue"]
+    children = 2 * 512 << 20  # kiosk/printing/confined.py: SLOTS × CHILD_MEMORY_BYTES
+    from kiosk.printing import confined
+    assert confined.SLOTS * confined.CHILD_MEMORY_BYTES == children
+    assert _bytes(daemon["MemoryMax"][0]) > children
+
+
+@pytest.mark.parametrize("name", KIOSK_UNITS)
+def test_kiosk_units_log_to_the_volatile_namespace(name):
+    assert unit(name)["LogNamespace"] == ["plus-kiosk"]
+
+
+def test_the_namespace_journal_is_provisioned_volatile(image):
+    import configparser
+    conf = configparser.ConfigParser()
+    conf.optionxform = str
+    conf.read_string((image / layout.JOURNALD_CONF.lstrip("/")).read_text())
+    journal = conf["Journal"]
+    assert journal["Storage"] == "volatile"  # RAM only: nothing survives the power-off
+    assert all(journal[key] == "no" for key in ("ForwardToSyslog", "ForwardToKMsg",
+                                                 "ForwardToConsole", "ForwardToWall"))
+    assert layout.JOURNALD_CONF == "/etc/systemd/journald@plus-kiosk.conf"

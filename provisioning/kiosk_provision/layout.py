@@ -23,6 +23,7 @@ from kiosk_provision.tree import ProvisionError, Tree
 
 ETC = "/etc/plus-kiosk"
 UNIT_DIR = "/etc/systemd/system"
+JOURNALD_CONF = "/etc/systemd/journald@plus-kiosk.conf"  # LogNamespace=plus-kiosk
 # unit file → what it belongs to, and the target that wants it ("" = started on demand).
 UNITS = {
     "plus-kiosk-daemon.service": ("daemon", "multi-user.target"),
@@ -166,6 +167,9 @@ def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str
                    bundled("logind-plus-kiosk.conf")), "screen")
     mark(tree.file("/etc/systemd/system.conf.d/plus-kiosk.conf",
                    bundled("system-plus-kiosk.conf")), "units")
+    # The kiosk units' journal namespace: RAM only (names of residents' files, pages…
+    # must not outlive the power-off; Debian keeps the main journal on disk).
+    mark(tree.file(JOURNALD_CONF, bundled("journald-plus-kiosk.conf")), "units")
     mark(tree.file("/etc/sysctl.d/90-plus-kiosk.conf", bundled("sysctl-plus-kiosk.conf")),
          "sysctl")
     mark(tree.file("/etc/default/grub.d/plus-kiosk.cfg", bundled("grub-plus-kiosk.cfg")), "grub")
