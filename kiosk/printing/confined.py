@@ -48,6 +48,7 @@ class Refused(Exception):
 
 def _run(args: list[str], fd: int) -> bytes:
     env = {key: os.environ[key] for key in ("PATH", "LANG", "PYTHONPATH") if key in os.environ}
+    env["KIOSK_CONFINED_LIMITS"] = f"{CHILD_MEMORY_BYTES},{CHILD_CPU_SECONDS}"  # as set now
     with _slots:
         try:
             done = subprocess.run([sys.executable, "-s", "-m", "kiosk.printing.confined", *args],
@@ -81,8 +82,11 @@ def render(fd: int, kind: str, page: int) -> bytes:
 # -- the child's side ------------------------------------------------------------------
 
 def _limit() -> None:
-    for which, value in ((resource.RLIMIT_AS, CHILD_MEMORY_BYTES),
-                         (resource.RLIMIT_CPU, CHILD_CPU_SECONDS),
+    memory, cpu = CHILD_MEMORY_BYTES, CHILD_CPU_SECONDS
+    if os.environ.get("KIOSK_CONFINED_LIMITS"):  # the parent's values (tests lower them)
+        memory, cpu = (int(v) for v in os.environ["KIOSK_CONFINED_LIMITS"].split(","))
+    for which, value in ((resource.RLIMIT_AS, min(memory, CHILD_MEMORY_BYTES)),
+                         (resource.RLIMIT_CPU, min(cpu, CHILD_CPU_SECONDS)),
                          (resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, 0),
                          (resource.RLIMIT_NOFILE, 64)):
         resource.setrlimit(which, (value, value))
