@@ -316,16 +316,18 @@ def type_keys(display: str, *keys: str) -> None:
                    check=True, timeout=10)
 
 
-def site_for_portal(root: Path, portal_url: str, proxy: str = "", **extra: str) -> Path:
+def site_for_portal(root: Path, portal_url: str, proxy: str = "", allow: str = "portal.test",
+                    **extra: str) -> Path:
     """A site file whose one portal is the fake portal on 127.0.0.1 (through the
-    filtering proxy at ``proxy``, "host:port", when one is given)."""
+    filtering proxy at ``proxy``, "host:port", when one is given; Squid needs the
+    portal's port in the ``allow`` rule)."""
     lines = [
         "[site]", 'name = "Test"', 'commune = "Le Marin"', 'kind = "bus"', "",
         "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
         "[proxy]", f'listen = "{proxy}"', "",
         "[filter]", "insecure_http = true  # the fake portals speak plain http", "",
         "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
-        f'start_url = "{portal_url}"', 'allow = ["portal.test"]',
+        f'start_url = "{portal_url}"', f'allow = ["{allow}"]',
     ]
     for key, value in extra.items():
         lines.insert(0, f"{key} = {value}")
