@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import pwd
 import secrets
 import signal
 import subprocess
@@ -28,14 +30,16 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from kiosk.i18n import _
+
+log = logging.getLogger(__name__)
 TERM_GRACE_SECONDS = 1.5
 DAEMON_UNIT = "plus-kiosk-daemon.service"
 BROWSER_UNIT = "plus-kiosk-browser@{instance}.service"
 BROWSER_UNITS = "plus-kiosk-browser@*.service"
 # What the browser unit gets from the daemon (the program itself is fixed in the unit).
 BROWSER_ENVIRONMENT = ("KIOSK_LANGUAGE", "KIOSK_DAEMON_SOCKET", "KIOSK_DOWNLOADS_DIR",
-                       "KIOSK_SCANS_DIR", "KIOSK_BROWSER_DIR", "KIOSK_BROWSER_CONTROL",
-                       "KIOSK_CONTROL_UIDS")
+                       "KIOSK_SCANS_DIR", "KIOSK_BROWSER_DIR", "KIOSK_BROWSER_CONTROL")
 # Folders the browser, running as the resident, writes into (the daemon owns them).
 BROWSER_WRITES = ("KIOSK_DOWNLOADS_DIR", "KIOSK_BROWSER_DIR")
 
@@ -152,6 +156,115 @@ class SessionProcesses:
             entries = self._load() + self._survivors
             return [f"process {entry['pid']} still running"
                     for entry in {e["pid"]: e for e in entries}.values() if self._ours(entry)]
+
+
+def _uids(pid: str) -> tuple[int, ...] | None:
+    """Real, effective, saved and filesystem uids of a living process (None: gone, zombie)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    fields = {line.split(":", 1)[0]: line.split(":", 1)[1].split() for line in lines if ":" in line}
+    if fields.get("State", ["Z"])[0] == "Z":
+        return None  # a zombie holds nothing but its pid
+    return tuple(int(uid) for uid in fields.get("Uid", []))
+
+
+def processes_of(uid: int) -> list[int]:
+    """Every living process running with ``uid`` (as any of its four uids)."""
+    return [int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and uid in (_uids(entry) or ())]
+
+
+def _others_hidden() -> bool:
+    """/proc shows only our own processes (hidepid, ``ProtectProc=invisible`` on a terminal)."""
+    if os.geteuid() == 0:
+        return False
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return True
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == "/proc" and " - proc " in line:
+            options = line.split(" - ", 1)[1].split()[-1].split(",")
+            return any(o.startswith("hidepid=") and o not in ("hidepid=0", "hidepid=off")
+                       for o in options)
+    return False
+
+
+def _kill(pid: int, uid: int) -> bool:
+    """SIGKILL ``pid`` if it still runs as ``uid`` (a pidfd: a reused pid is never hit).
+    False when we may not signal it."""
+    try:
+        handle = os.pidfd_open(pid)
+    except OSError:
+        return True  # gone already
+    try:
+        if uid in (_uids(str(pid)) or ()):
+            signal.pidfd_send_signal(handle, signal.SIGKILL)
+    except PermissionError:
+        return False
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+    return True
+
+
+class UserProcesses:
+    """A cleaner: every process of the browser's own user, wherever it hides.
+
+    A page's process that double-forked and called ``setsid`` is in no process
+    group the daemon knows, yet it could read the next resident's files. Its uid
+    gives it away. The check applies only to a user of its own (not root, not the
+    daemon's user — which the direct launcher's browser shares). When /proc hides
+    other users' processes (the hardened daemon on a terminal, ``ProtectProc=``)
+    nothing can be seen: there the browser unit's cgroup, which systemd kills
+    whole, is what stops them (``BrowserUnits``)."""
+
+    name = "browser-user"
+
+    def __init__(self, user: str, kill_seconds: float = 3.0):
+        self.user = user
+        self.kill_seconds = kill_seconds
+
+    def uid(self) -> int | None:
+        if not self.user:
+            return None
+        try:
+            uid = pwd.getpwnam(self.user).pw_uid
+        except KeyError:
+            return None
+        if uid == 0 or uid in (os.getuid(), os.geteuid()):
+            return None
+        if _others_hidden():
+            log.info("processes of %s are hidden from the daemon; systemd stops them", self.user)
+            return None
+        return uid
+
+    def wipe(self) -> None:
+        uid = self.uid()
+        if uid is None:
+            return
+        # Kill, look again, until none is left: one that forks between two looks
+        # is caught by the next round.
+        deadline = time.monotonic() + self.kill_seconds
+        while time.monotonic() < deadline:
+            found = processes_of(uid)
+            if not found:
+                return
+            if not [pid for pid in found if _kill(pid, uid)]:
+                return  # not ours to signal: leftovers() will say so
+            time.sleep(0.01)
+
+    def leftovers(self) -> list[str]:
+        uid = self.uid()
+        count = len(processes_of(uid)) if uid is not None else 0
+        if not count:
+            return []
+        return [_("{count} process(es) of the browser's user {user} still running").format(
+            count=count, user=self.user)]
 
 
 def running_in_unit(unit: str) -> bool:

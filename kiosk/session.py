@@ -14,6 +14,7 @@ terminal closed to the next resident until an agent has looked at it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import threading
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 from kiosk import wipe
+from kiosk.i18n import _
 from kiosk.wipe import Cleaner
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ EndReason = Literal["user", "idle", "agent", "boot"]
 def iso_utc(epoch: float) -> str:
     """The API's timestamp format."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _error(exc: BaseException) -> str:
+    """An exception as a code, without the file name an OSError carries (a resident's)."""
+    code = errno.errorcode.get(getattr(exc, "errno", None) or -1)
+    return code or type(exc).__name__
 
 
 class SessionError(Exception):
@@ -139,26 +147,27 @@ class SessionManager:
     # -- the wipe -----------------------------------------------------------------
 
     def wipe(self, reason: EndReason) -> WipeReport:
-        """Wipe everything a session could have left, then verify it."""
+        """Wipe everything a session could have left, then verify it.
+
+        Never raises and never stays "wiping": whatever goes wrong (a resident's
+        tree the walk cannot enter, a full disk, a bug) becomes a leftover, which
+        keeps the terminal closed until an agent's reset wipes clean."""
         with self.lock:
             started = time.perf_counter()
             self.state = "wiping"
             self.session = None
             self.warning_since = None
-            for cleaner in self.cleaners:
-                try:
-                    cleaner.wipe()
-                except Exception:  # one failing device must not stop the rest
-                    log.exception("wipe step %s failed", cleaner.name)
-            self._next_root = wipe.fresh_session_root(self.data_dir)
-            leftovers = wipe.sweep(self.data_dir, self._next_root)
-            for cleaner in self.cleaners:
-                try:
-                    leftovers += [f"{cleaner.name}: {item}" for item in cleaner.leftovers()]
-                except Exception as exc:
-                    leftovers.append(f"{cleaner.name}: cannot be verified ({exc})")
-            self.leftovers = leftovers
-            self.state = "idle"
+            self._next_root = None
+            leftovers: list[str] = []
+            try:
+                leftovers = self._wipe_steps()
+            except Exception as exc:  # noqa: BLE001 - a crash here would keep the files
+                log.exception("wipe failed")
+                leftovers.append("wipe: " + _("The wipe failed ({error}).").format(
+                    error=_error(exc)))
+            finally:
+                self.leftovers = leftovers
+                self.state = "idle"
             report = WipeReport(not leftovers, round((time.perf_counter() - started) * 1000),
                                 leftovers, reason)
             self.last_wipe = report
@@ -168,6 +177,38 @@ class SessionManager:
             else:
                 log.info("wipe (%s) verified clean in %d ms", reason, report.duration_ms)
             return report
+
+    def _wipe_steps(self) -> list[str]:
+        # Cleaners first: the browser and every process of its user must be gone
+        # before their files are deleted (or they could write new ones).
+        for cleaner in self.cleaners:
+            try:
+                cleaner.wipe()
+            except Exception:  # one failing device must not stop the rest
+                log.exception("wipe step %s failed", cleaner.name)
+        leftovers: list[str] = []
+        try:
+            self._next_root = wipe.fresh_session_root(self.data_dir)
+        except Exception as exc:
+            log.error("session folders not prepared: %s", _error(exc))
+            leftovers.append("wipe: " + _("The session folders cannot be prepared ({error}).")
+                             .format(error=_error(exc)))
+        try:
+            # One item per leftover, named by the session folder it is in (never its own
+            # name): leftover_counts() turns them into kinds and counts.
+            found = wipe.count_leftovers(self.data_dir, self._next_root)
+            leftovers += [where for where, count in sorted(found.items()) for _n in range(count)]
+        except Exception as exc:
+            leftovers.append("wipe: " + _("The session folders cannot be verified ({error}).")
+                             .format(error=_error(exc)))
+        for cleaner in self.cleaners:
+            try:
+                leftovers += [f"{cleaner.name}: {item}" for item in cleaner.leftovers()]
+            except Exception as exc:
+                leftovers.append(f"{cleaner.name}: cannot be verified ({exc})")
+        if leftovers:
+            self._next_root = None
+        return leftovers
 
     # -- transitions -------------------------------------------------------------------
 

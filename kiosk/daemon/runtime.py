@@ -19,7 +19,7 @@ from kiosk.devices import DeviceWatcher
 from kiosk.guides import GuideLibrary, load_for_site
 from kiosk.policy import KioskPolicy
 from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
-from kiosk.processes import SessionProcesses, for_launcher
+from kiosk.processes import SessionProcesses, UserProcesses, for_launcher
 from kiosk.scanning import Scanner
 from kiosk.session import SessionManager
 from kiosk.sharing import ShareLinks, ShareServer
@@ -55,12 +55,13 @@ class Runtime:
         links = ShareLinks(config.sharing.lifetime_seconds)
         clipboard = Clipboard(config.daemon.x_display)
         processes = for_launcher(config.browser.launcher, data_dir / ".state" / "processes.json")
-        # Order matters: stop the browser before deleting what it may still write.
+        # Order matters: stop the browser, then every process of its user (one that
+        # left the browser's process group too), before deleting what they may still write.
         sessions = SessionManager(
             data_dir, page_quota=config.session.print_quota_pages,
             idle_warning_seconds=config.session.idle_warning_seconds,
             countdown_seconds=config.session.idle_countdown_seconds,
-            cleaners=[processes, printer, links, clipboard])
+            cleaners=[processes, UserProcesses(config.browser.user), printer, links, clipboard])
         share_server = None
         sharing = config.sharing
         if share_listener and (sharing.listen or sharing.interface):
