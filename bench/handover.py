@@ -51,10 +51,7 @@ def loaded_by(audit: Path, pid: int) -> bool:
 
 def portal_site(work: Path, portal: str, port: int, proxy: str = "") -> Path:
     """The test site, its one rule naming the fake portal's port (as Squid needs)."""
-    site = site_for_portal(work, portal, proxy=proxy)
-    site.write_text(site.read_text().replace('allow = ["portal.test"]',
-                                             f'allow = ["portal.test:{port}"]'))
-    return site
+    return site_for_portal(work, portal, proxy=proxy, allow=f"portal.test:{port}")
 
 
 def start_daemon(work: Path, display: str, portal: str, port: int,

@@ -128,6 +128,9 @@ class Daemon(_Section):
     data_dir: AbsolutePath = "/var/lib/plus-kiosk"
     agent_token_file: AbsolutePath = "/etc/plus-kiosk/agent-token"
     x_display: StrictStr = ":0"
+    # The user the shell runs as: the daemon gives it the shell's routes, and the
+    # browser's control socket answers it (kiosk.daemon.callers); "" = none.
+    shell_user: StrictStr = "kiosk"
 
 
 class Printing(_Section):
@@ -166,8 +169,19 @@ class Devices(_Section):
     usb_storage: Literal["refuse", "allow"] = "refuse"
 
 
+def _refuse_pin_hash(text: str) -> str:
+    """The site file is readable by the browser's group: a PIN hash there can be guessed
+    offline. It lives in its own file now ([agent] pin_file)."""
+    if text:
+        raise PydanticCustomError("pin_hash_moved", "{value}", {"value": "pin_hash"})
+    return text
+
+
 class Agent(_Section):
-    pin_hash: StrictStr = ""          # from `kioskctl pin-hash`; "" = agent menu disabled
+    pin_hash: Annotated[StrictStr, AfterValidator(_refuse_pin_hash)] = ""  # moved: pin_file
+    # Written by `kioskctl pin-hash`; readable by the shell alone (on a terminal the shell's
+    # unit gets a copy through LoadCredential=). Missing or empty = agent menu disabled.
+    pin_file: AbsolutePath = "/etc/plus-kiosk/agent-pin"
     shutdown_command: tuple[StrictStr, ...] = ("systemctl", "poweroff")
 
 
@@ -408,6 +422,10 @@ def _message(error: dict[str, Any], valid: list[str]) -> str:
     if kind == "proxy_listen":
         return _("must be a loopback address and port, \"127.0.0.1:3128\" or \"[::1]:3128\", "
                  "or \"\", not {value!r}").format(value=ctx.get("value"))
+    if kind == "pin_hash_moved":
+        return _("the agent PIN's hash no longer goes in the site file, which the browser can "
+                 "read: remove this line and run `kioskctl pin-hash`, which writes the file "
+                 "[agent] pin_file names")
     if kind == "absolute_path":
         return _("must be an absolute path starting with '/', not {value!r}").format(
             value=ctx.get("path"))
@@ -420,6 +438,10 @@ def _cross_checks(config: SiteConfig) -> list[tuple[tuple[Any, ...], str]]:
         problems.append((("site", "default_language"),
                          _("'{lang}' is not among the offered languages").format(
                              lang=config.site.default_language)))
+    if config.browser.user and config.browser.user == config.daemon.shell_user:
+        problems.append((("browser", "user"),
+                         _("the browser must run as its own user, not the shell's "
+                           "({user})").format(user=config.browser.user)))
     seen: dict[str, int] = {}
     for index, portal in enumerate(config.portal):
         if portal.id in seen:

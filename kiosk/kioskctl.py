@@ -152,18 +152,31 @@ def cmd_allowlist_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_pin_hash(args: argparse.Namespace) -> int:
-    """Ask the agents' PIN twice (never on the command line: shell history keeps it)."""
+    """Ask the agents' PIN twice (never on the command line: shell history keeps it) and
+    write its hash to the site's [agent] pin_file, not the site file the browser can read."""
     import getpass
-    from kiosk.agent_pin import hash_pin
-    first = getpass.getpass(_("New agent PIN (4 to 12 digits): "))
-    if not (first.isascii() and first.isdigit() and 4 <= len(first) <= 12):
-        print(_("The PIN must be 4 to 12 digits."), file=sys.stderr)
+    from kiosk.agent_pin import MAX_DIGITS, MIN_DIGITS, hash_pin, valid_pin, write_hash
+    target = args.output or _load(args.config).agent.pin_file
+    first = getpass.getpass(_("New agent PIN ({low} to {high} digits): ").format(
+        low=MIN_DIGITS, high=MAX_DIGITS))
+    if not valid_pin(first):
+        print(_("The PIN must be {low} to {high} digits.").format(low=MIN_DIGITS, high=MAX_DIGITS),
+              file=sys.stderr)
         return EXIT_ERROR
     if getpass.getpass(_("The same PIN again: ")) != first:
         print(_("The two PINs differ; nothing was changed."), file=sys.stderr)
         return EXIT_ERROR
-    print(_("Put this line in the [agent] section of the site file:"), file=sys.stderr)
-    print(f'pin_hash = "{hash_pin(first)}"')
+    if target == "-":  # for a fleet's secret store
+        print(hash_pin(first))
+        return EXIT_OK
+    try:
+        write_hash(target, first)
+    except OSError as exc:
+        print(_("Cannot write {path}: {error}").format(path=target, error=exc.strerror or exc),
+              file=sys.stderr)
+        return EXIT_ERROR
+    print(_("The agent PIN was changed in {path}. The screen uses it once restarted "
+            "(systemctl restart plus-kiosk-shell.service).").format(path=target), file=sys.stderr)
     return EXIT_OK
 
 
@@ -267,7 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "instead of printing it"))
     proxy_config.set_defaults(func=cmd_proxy_config)
 
-    pin_hash = commands.add_parser("pin-hash", help=_("hash a new agent PIN for the site file"))
+    pin_hash = commands.add_parser("pin-hash", help=_("set a new agent PIN (its hash goes to "
+                                                      "the file [agent] pin_file names)"))
+    pin_hash.add_argument("--config", help=_("site file (default: the one in use)"))
+    pin_hash.add_argument("--output", help=_("write the hash to this file instead "
+                                             "(\"-\": print it)"))
     pin_hash.set_defaults(func=cmd_pin_hash)
 
     guides = commands.add_parser("guides", help=_("step-by-step guides"))

@@ -39,7 +39,8 @@ BROWSER_UNIT = "plus-kiosk-browser@{instance}.service"
 BROWSER_UNITS = "plus-kiosk-browser@*.service"
 # What the browser unit gets from the daemon (the program itself is fixed in the unit).
 BROWSER_ENVIRONMENT = ("KIOSK_LANGUAGE", "KIOSK_DAEMON_SOCKET", "KIOSK_DOWNLOADS_DIR",
-                       "KIOSK_SCANS_DIR", "KIOSK_BROWSER_DIR", "KIOSK_BROWSER_CONTROL")
+                       "KIOSK_SCANS_DIR", "KIOSK_BROWSER_DIR", "KIOSK_BROWSER_CONTROL",
+                       "KIOSK_CONTROL_UIDS")
 # Folders the browser, running as the resident, writes into (the daemon owns them).
 BROWSER_WRITES = ("KIOSK_DOWNLOADS_DIR", "KIOSK_BROWSER_DIR")
 

@@ -218,6 +218,8 @@ class Daemon:
                 line = f"{match.group(1)} = {values.pop((table, match.group(1)))}"
             text.append(line)
         text.append(f'\n[browser]\ncommand = ["{browser}"]')
+        for table, name in [key for key in values if key[0] == "browser"]:  # one [browser]
+            text.append(f"{name} = {values.pop((table, name))}")
         for (table, name), value in values.items():
             text.append(f"\n[{table}]\n{name} = {value}")
         self.site_file.write_text("\n".join(text) + "\n")
@@ -314,16 +316,18 @@ def type_keys(display: str, *keys: str) -> None:
                    check=True, timeout=10)
 
 
-def site_for_portal(root: Path, portal_url: str, proxy: str = "", **extra: str) -> Path:
+def site_for_portal(root: Path, portal_url: str, proxy: str = "", allow: str = "portal.test",
+                    **extra: str) -> Path:
     """A site file whose one portal is the fake portal on 127.0.0.1 (through the
-    filtering proxy at ``proxy``, "host:port", when one is given)."""
+    filtering proxy at ``proxy``, "host:port", when one is given; Squid needs the
+    portal's port in the ``allow`` rule)."""
     lines = [
         "[site]", 'name = "Test"', 'commune = "Le Marin"', 'kind = "bus"', "",
         "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
         "[proxy]", f'listen = "{proxy}"', "",
         "[filter]", "insecure_http = true  # the fake portals speak plain http", "",
         "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
-        f'start_url = "{portal_url}"', 'allow = ["portal.test"]',
+        f'start_url = "{portal_url}"', f'allow = ["{allow}"]',
     ]
     for key, value in extra.items():
         lines.insert(0, f"{key} = {value}")
@@ -400,7 +404,7 @@ class Stack:
     display: str
     cupsd: Cupsd
     portal_url: str
-    pin: str = "4321"
+    pin: str = "432198"
     extra_site: str = ""
     idle_warning_seconds: int = 10
     shutdown_command: tuple[str, ...] = ("true",)  # never the real power-off in a test
@@ -426,10 +430,11 @@ class Stack:
         text += (f"\n[session]\nidle_warning_seconds = {self.idle_warning_seconds}\n"
                  "idle_countdown_seconds = 5\n"
                  f"\n[browser]\ncommand = {json_list(browser)}\n"
-                 f'\n[agent]\npin_hash = "{hash_pin(self.pin, iterations=1000)}"\n'
+                 f'\n[agent]\npin_file = "{self.root}/agent-pin"\n'
                  f"shutdown_command = {json_list(list(self.shutdown_command))}\n"
                  '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n' + self.extra_site)
         site.write_text(text)
+        (self.root / "agent-pin").write_text(hash_pin(self.pin, iterations=1000) + "\n")
         return site
 
     def start(self) -> "Stack":

@@ -209,8 +209,14 @@ def test_a_fifo_swapped_in_during_the_listing_blocks_nothing(daemon):
     stop = threading.Event()
     swapper = _swapper(stop, downloads, "attestation.pdf", os.mkfifo)
     try:
-        for _ in range(60):
-            client.documents()  # a DaemonUnreachable (timeout) here is the freeze
+        for attempt in range(200):  # a DaemonUnreachable (timeout) here is the freeze
+            if attempt % 2:
+                client.documents()
+            else:
+                try:
+                    client.document_page("downloads", "attestation.pdf")
+                except DaemonError as error:
+                    assert error.status == 404  # a FIFO is no document
         assert DaemonClient(daemon.socket, timeout=1).health() == {"status": "ok"}
     finally:
         stop.set()

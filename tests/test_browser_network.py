@@ -55,24 +55,29 @@ def run_escapes(browser: Browser, portals, raw) -> dict[str, list]:
     return heard
 
 
-def test_layer1_the_browser_alone_opens_nothing_to_a_refused_host(tmp_path, xvfb,
-                                                                  fake_portals, raw):
-    fake_portals.escaped_to = f"evil.test:{raw.port}"
-    fake_portals.hits.clear()
-    site = site_for_portal(tmp_path, fake_portals.url("/"))
-    browser = Browser(tmp_path, xvfb.display, site, fake_portals.url("/escape/next"))
+def nothing_escapes(browser: Browser, portals, raw) -> None:
+    """Every escape page in turn: the refused host hears nothing, and each page ran to
+    its end or was refused (so the escapes really were attempted)."""
+    portals.escaped_to = f"evil.test:{raw.port}"
+    portals.hits.clear()
     try:
-        heard = run_escapes(browser, fake_portals, raw)
+        heard = run_escapes(browser, portals, raw)
     finally:
         browser.stop()
     assert {name: events for name, events in heard.items() if events} == {}
-    assert fake_portals.hosts_hit() == {"portal.test"}, fake_portals.hits
-    # Every page ran to its end or was refused: the escapes really were attempted.
+    assert portals.hosts_hit() == {"portal.test"}, portals.hits
     refused = {e["url"] for e in browser.entries() if e.get("event") == "refused_navigation"}
     assert any("meta-refresh" in url for url in refused), refused
     assert any("top-navigated" in url for url in refused), refused
-    assert set(fake_portals.done) >= set(escapes.ESCAPES) - {
-        "meta-refresh", "frame-navigates-top"}, fake_portals.done
+    assert set(portals.done) >= set(escapes.ESCAPES) - {
+        "meta-refresh", "frame-navigates-top"}, portals.done
+
+
+def test_layer1_the_browser_alone_opens_nothing_to_a_refused_host(tmp_path, xvfb,
+                                                                  fake_portals, raw):
+    site = site_for_portal(tmp_path, fake_portals.url("/"))
+    nothing_escapes(Browser(tmp_path, xvfb.display, site, fake_portals.url("/escape/next")),
+                    fake_portals, raw)
 
 
 def test_browser_says_it_is_plain_chrome(tmp_path, xvfb, fake_portals):
@@ -91,23 +96,13 @@ def test_layer2_through_the_real_squid_nothing_reaches_a_refused_host(tmp_path, 
                                                                       squid_factory):
     """The terminal's path: every page through Squid, which the browser cannot bypass
     here because it resolves no name itself (the proxy maps the test names)."""
-    fake_portals.escaped_to = f"evil.test:{raw.port}"
-    fake_portals.hits.clear()
-    rules = f'allow = ["portal.test:{fake_portals.port}"]'
-    squid_site = site_for_portal(tmp_path, fake_portals.url("/"))
-    squid_site.write_text(squid_site.read_text().replace('allow = ["portal.test"]', rules))
-    squid = squid_factory(squid_site, ("portal.test", "evil.test"), destinations="any")
+    allow = f"portal.test:{fake_portals.port}"
+    squid = squid_factory(site_for_portal(tmp_path, fake_portals.url("/"), allow=allow),
+                          ("portal.test", "evil.test"), destinations="any")
     (tmp_path / "b").mkdir()
-    site = site_for_portal(tmp_path / "b", fake_portals.url("/"), proxy=f"127.0.0.1:{squid.port}")
-    site.write_text(site.read_text().replace('allow = ["portal.test"]', rules))
-    browser = Browser(tmp_path / "b", xvfb.display, site, fake_portals.url("/escape/next"),
-                      resolve_names=False)
-    try:
-        heard = run_escapes(browser, fake_portals, raw)
-    finally:
-        browser.stop()
-    assert {name: events for name, events in heard.items() if events} == {}
-    assert fake_portals.hosts_hit() == {"portal.test"}, fake_portals.hits
-    assert set(fake_portals.done) >= set(escapes.ESCAPES) - {
-        "meta-refresh", "frame-navigates-top"}, fake_portals.done
-    assert "escape-done" not in squid.stderr_path.read_text()
+    site = site_for_portal(tmp_path / "b", fake_portals.url("/"), allow=allow,
+                           proxy=f"127.0.0.1:{squid.port}")
+    nothing_escapes(Browser(tmp_path / "b", xvfb.display, site,
+                            fake_portals.url("/escape/next"), resolve_names=False),
+                    fake_portals, raw)
+    assert "escape-done" not in squid.stderr_path.read_text()  # Squid's log: no URL

@@ -4,6 +4,8 @@ The app runs in-process on a real runtime (private cupsd, SANE test backend,
 a temporary data directory), fed by schemathesis-generated requests.
 """
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, settings
 from harness import Daemon
 from kiosk import config as site_config
 from kiosk.daemon.app import create_app
+from kiosk.daemon.callers import PEER_KEY, Peer
 from kiosk.daemon.runtime import Runtime
 
 
@@ -22,7 +25,16 @@ def app(tmp_path_factory, cupsd, xvfb):
     runtime = Runtime.build(site_config.load(daemon.site_file), daemon.data_dir,
                             share_listener=True)
     runtime.start()
-    yield create_app(runtime)
+    app = create_app(runtime)
+    served = app.wsgi_app
+
+    def as_the_daemons_own_user(environ, start_response):
+        """What kiosk.daemon.callers.PeerChannel puts in on the socket (none in-process)."""
+        environ[PEER_KEY] = Peer(os.getpid(), os.getuid(), os.getgid())
+        return served(environ, start_response)
+
+    app.wsgi_app = as_the_daemons_own_user
+    yield app
     runtime.stop()
 
 

@@ -100,21 +100,33 @@ def test_in_process_main_returns_statuses(capsys):
     assert "BLOCKED" in capsys.readouterr().out
 
 
-def test_pin_hash_asks_twice_and_prints_a_line_the_gate_accepts(monkeypatch, capsys):
+def test_pin_hash_asks_twice_and_writes_a_file_only_its_owner_reads(monkeypatch, capsys,
+                                                                   tmp_path):
+    """Before: the hash was printed for the site file, which the browser's group reads, and
+    4 digits were enough (they fall in minutes offline)."""
     import getpass
+    import stat
     from kiosk import kioskctl
     from kiosk.agent_pin import PinGate
-    answers = iter(["2468", "2468"])
+    target = tmp_path / "agent-pin"
+    answers = iter(["246813", "246813"])
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
-    assert kioskctl.main(["--lang", "fr", "pin-hash"]) == 0
+    assert kioskctl.main(["--lang", "fr", "pin-hash", "--output", str(target)]) == 0
     out, err = capsys.readouterr()
-    line = out.strip()
-    assert line.startswith('pin_hash = "pbkdf2_sha256$') and "2468" not in out
-    gate = PinGate(line.split('"')[1])
-    assert gate.check("2468") and not gate.check("1357")
-    assert "[agent]" in err
-    answers = iter(["2468", "2469"])
-    assert kioskctl.main(["--lang", "fr", "pin-hash"]) == 2
+    stored = target.read_text().strip()
+    assert stored.startswith("pbkdf2_sha256$") and "246813" not in stored + out + err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert str(target) in err and "plus-kiosk-shell" in err
+    gate = PinGate(stored)
+    assert gate.check("246813") and not gate.check("135791")
+    answers = iter(["246813", "246814"])
+    assert kioskctl.main(["--lang", "fr", "pin-hash", "--output", str(target)]) == 2
     assert "diffèrent" in capsys.readouterr().err
-    answers = iter(["12"])
-    assert kioskctl.main(["--lang", "fr", "pin-hash"]) == 2
+    for short in ("2468", "12345", "1234567890123", "24681a"):
+        answers = iter([short, short])
+        assert kioskctl.main(["--lang", "gcf", "pin-hash", "--output", str(target)]) == 2
+        assert "6 a 12 chif" in capsys.readouterr().err
+    assert target.read_text().strip() == stored  # refusals leave the PIN as it was
+    answers = iter(["975312", "975312"])
+    assert kioskctl.main(["--lang", "en", "pin-hash", "--output", "-"]) == 0
+    assert PinGate(capsys.readouterr().out.strip()).check("975312")

@@ -212,7 +212,7 @@ def test_firewall_rules_installed_for_the_tree_users_and_valid(provisioned):
     assert owner(root, "/etc/plus-kiosk/firewall.nft") == ("root", "root", 0o644)
     rules = (root / "etc/plus-kiosk/firewall.nft").read_text()
     kiosk_uid, proxy_uid = ids(root, "passwd")["kiosk"][2], ids(root, "passwd")["proxy"][2]
-    assert f"meta skuid {kiosk_uid} ip daddr 127.0.0.1 tcp dport 3128" in rules
+    assert f"meta skuid {{ {kiosk_uid}, " in rules    # the browser's own user beside it
     assert f"meta skuid {proxy_uid} accept" in rules
     if shutil.which("nft") and shutil.which("unshare"):   # checked, never loaded here
         check = subprocess.run(["unshare", "--net", "nft", "-c", "-f",
@@ -259,6 +259,62 @@ def test_running_terminal_loads_the_firewall_first_and_follows_the_site(monkeypa
     assert "systemctl reload-or-restart plus-kiosk-proxy.service" in commands
     assert not [c for c in commands if "firewall" in c or "squid.service" in c]
 
+
+
+# -- users apart (issue #12, item 7) ----------------------------------------------------------
+
+def test_the_browser_has_its_own_locked_user_in_the_resident_group(provisioned):
+    """Before: no kiosk-browser; the browser ran as the shell's user."""
+    root, _, _ = provisioned
+    passwd, group, shadow = ids(root, "passwd"), ids(root, "group"), ids(root, "shadow")
+    browser = passwd["kiosk-browser"]
+    assert browser[3] == group["kiosk"][2]       # writes the session's downloads
+    assert browser[5:] == ["/nonexistent", "/usr/sbin/nologin"]
+    assert not (root / "nonexistent").exists() and int(browser[2]) < 1000
+    assert shadow["kiosk-browser"][1].startswith("!")  # locked
+    assert browser[2] not in {passwd[name][2] for name in ("kiosk", "plus-kiosk")}
+    assert not [g for g in ("sudo", "scanner") if "kiosk-browser" in group[g][3].split(",")]
+    assert "+SI:localuser:kiosk-browser" in \
+        (root / "opt/plus-kiosk/libexec/xsession").read_text()   # its window on the screen
+
+
+def test_the_agent_pin_is_roots_alone_and_never_overwritten(provisioned, tmp_path):
+    """Before: the hash was [agent] pin_hash in kiosk.toml, readable by group kiosk."""
+    root, site, _ = provisioned
+    assert owner(root, "/etc/plus-kiosk/agent-pin") == ("root", "root", 0o600)
+    assert "pin_hash" not in (root / "etc/plus-kiosk/kiosk.toml").read_text()
+    pin = root / "etc/plus-kiosk/agent-pin"
+    before = pin.read_text()
+    try:
+        pin.write_text("pbkdf2_sha256$1000$c2FsdA==$ZGlnZXN0\n")   # kioskctl pin-hash's
+        again = provision(root, site)
+        assert again.returncode == 0 and "Nothing to do" in again.stdout, again.stderr
+        assert pin.read_text() == "pbkdf2_sha256$1000$c2FsdA==$ZGlnZXN0\n"
+    finally:
+        pin.write_text(before)
+
+
+def test_the_firewall_holds_the_browsers_user_and_the_shells(provisioned):
+    """Before: only the shell's uid: a browser with its own user would have gone round it."""
+    root, _, _ = provisioned
+    rules = (root / "etc/plus-kiosk/firewall.nft").read_text()
+    passwd = ids(root, "passwd")
+    users = "{ " + passwd["kiosk"][2] + ", " + passwd["kiosk-browser"][2] + " }"
+    assert f"meta skuid {users} ip daddr 127.0.0.1 tcp dport 3128" in rules
+    assert f"meta skuid {users} meta l4proto tcp" in rules
+
+
+@pytest.mark.parametrize("replace, expected", [
+    ({"[proxy]\n": '[browser]\nuser = "nobody"\n\n[proxy]\n'},
+     "[browser] user must be 'kiosk-browser'"),
+    ({'shell_user = "kiosk" ': 'shell_user = "someone" '}, "shell_user must be 'kiosk'"),
+    ({"[proxy]\n": '[agent]\npin_file = "/tmp/pin"\n\n[proxy]\n'},
+     "[agent] pin_file must be '/etc/plus-kiosk/agent-pin'"),
+])
+def test_error_site_file_moving_the_users_or_the_pin(tmp_path, capsys, replace, expected):
+    code, output = run_in_process(capsys, "--site", str(site_file(tmp_path, **replace)),
+                                  "--root", str(seed_tree(tmp_path / "root")))
+    assert code == 2 and expected in output, output
 
 # -- clear errors ------------------------------------------------------------------------
 

@@ -138,14 +138,14 @@ def test_agent_menu_needs_the_gesture_and_the_pin(stack):
 
 def test_pin_gate_locks_for_a_minute_after_three_wrong_tries():
     now = [0.0]
-    gate = PinGate(hash_pin("2468", iterations=1000), clock=lambda: now[0])
-    assert not gate.check("1111") and not gate.check("2222")
+    gate = PinGate(hash_pin("246813", iterations=1000), clock=lambda: now[0])
+    assert not gate.check("111111") and not gate.check("222222")
     assert gate.locked_for() == 0
-    assert not gate.check("3333")
+    assert not gate.check("333333")
     assert gate.locked_for() == LOCK_SECONDS
-    assert not gate.check("2468")  # even the right PIN, while locked
+    assert not gate.check("246813")  # even the right PIN, while locked
     now[0] += LOCK_SECONDS
-    assert gate.check("2468")
+    assert gate.check("246813")
     assert not PinGate("").check("")  # no PIN configured: no agent menu
 
 

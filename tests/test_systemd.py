@@ -172,15 +172,31 @@ def test_shell_session_restarts_when_dead_or_frozen():
     assert shell["StartLimitIntervalSec"] == ["0"]  # never gives up
 
 
-def test_browser_unit_runs_as_the_resident_with_a_fixed_program():
+def test_browser_unit_runs_as_its_own_user_with_a_fixed_program():
+    """Before: User=kiosk, the shell's user: the daemon and the control socket could not
+    tell a compromised browser from the shell."""
     browser = unit("plus-kiosk-browser@.service")
-    assert browser["User"] == ["kiosk"] and browser["KillMode"] == ["control-group"]
+    assert browser["User"] == ["kiosk-browser"] and browser["Group"] == ["kiosk"]
+    assert browser["KillMode"] == ["control-group"]
     assert browser["ExecStart"][0].startswith("/opt/plus-kiosk/venv/bin/kiosk-browser --url ")
     assert "--no-sandbox" not in browser["ExecStart"][0]
-    # Chromium's sandbox needs user namespaces: nothing here may forbid them.
-    assert "RestrictNamespaces" not in browser and "NoNewPrivileges" not in browser
+    # Chromium's sandbox needs user namespaces: nothing here may forbid them. It has no
+    # setuid helper, so no new privileges costs it nothing.
+    assert "RestrictNamespaces" not in browser and browser["NoNewPrivileges"] == ["yes"]
+    assert browser["ProtectProc"] == ["invisible"] and browser["PrivateIPC"] == ["yes"]
+    assert "LoadCredential" not in browser   # the agents' PIN is the shell's alone
     rule = (UNITS / "50-plus-kiosk.rules").read_text()
     assert 'subject.user == "plus-kiosk"' in rule and "plus-kiosk-browser@" in rule
+
+
+def test_shell_unit_gains_nothing_sees_no_one_and_alone_gets_the_pin():
+    """Before: none of these lines; the PIN hash sat in the site file (group kiosk)."""
+    shell = unit("plus-kiosk-shell.service")
+    assert shell["NoNewPrivileges"] == ["yes"] and shell["ProtectProc"] == ["invisible"]
+    assert shell["PrivateIPC"] == ["yes"]  # Xorg runs inside it: MIT-SHM stays shared
+    assert shell["LoadCredential"] == ["agent-pin:/etc/plus-kiosk/agent-pin"]
+    assert [name for name in layout.UNITS if name != "plus-kiosk-shell.service" and
+            "agent-pin" in (UNITS / name).read_text()] == []
 
 
 POLKIT_HARNESS = """

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
 
 from kiosk.browser.control import control_name
-from kiosk.daemon import errors, openapi
+from kiosk.daemon import callers, errors, openapi
 from kiosk.daemon.errors import ApiError, request_language, tr
 from kiosk.i18n import N_, translation
 from kiosk.printing import guide_pdf
@@ -182,7 +182,8 @@ def browser_open() -> tuple[Response, int]:
            "KIOSK_DOWNLOADS_DIR": str(session.dir("downloads")),
            "KIOSK_SCANS_DIR": str(session.dir("scans")),
            "KIOSK_BROWSER_DIR": str(session.dir("browser")),
-           "KIOSK_BROWSER_CONTROL": control_name(session.id)}
+           "KIOSK_BROWSER_CONTROL": control_name(session.id),
+           "KIOSK_CONTROL_UIDS": current_app.config["KIOSK_CALLERS"].control_uids()}
     with rt.sessions.lock:  # a wipe that ran meanwhile must not miss this browser
         _still_current(session)
         try:
@@ -432,6 +433,7 @@ def create_app(rt: Runtime, socket_path: str = "") -> Flask:
                       KIOSK_DEFAULT_LANGUAGE=rt.config.site.default_language,
                       JSON_SORT_KEYS=False)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    callers.install(app, callers.Callers.from_config(rt.config))  # first: who is asking
     errors.install(app)
     app.register_blueprint(api)
     return app

@@ -29,6 +29,7 @@ import waitress
 from kiosk import config as site_config
 from kiosk import sdnotify
 from kiosk.daemon.app import MAX_UPLOAD_BYTES, create_app
+from kiosk.daemon.callers import install_channel
 from kiosk.daemon.runtime import Runtime
 from kiosk.daemon_client import DaemonClient, DaemonError
 from kiosk.i18n import _, language_from_environment, set_language
@@ -134,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     unix_socket=str(socket_path),
                                     unix_socket_perms="660", threads=8, ident="plus-kiosk",
                                     **SERVER_LIMITS)
+    install_channel(server)  # each connection's uid (SO_PEERCRED) decides what it may ask
     if config.daemon.socket_group:
         try:
             os.chown(socket_path, -1, grp.getgrnam(config.daemon.socket_group).gr_gid)

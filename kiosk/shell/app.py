@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kiosk import config as site_config
-from kiosk.agent_pin import PinGate
+from kiosk.agent_pin import PinGate, stored_hash
 from kiosk.daemon_client import DaemonClient, DaemonError
 from kiosk.guides import load_for_site
 from kiosk.guides.library import pick
@@ -136,7 +136,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.config_site = config
             self.socket_path = socket_path
             self.record_path = record
-            self.pin = PinGate(config.agent.pin_hash)
+            self.pin = PinGate(stored_hash(config.agent.pin_file))
             self._welcome_index = 0
             self._last_activity = 0.0
             self._agent_taps: list[float] = []

@@ -40,9 +40,16 @@ def _user(user: str | int) -> str:
     return f'"{user}"'
 
 
-def nft_rules(resident_user: str | int, proxy_user: str | int, proxy_host: str,
-              proxy_port: int) -> str:
-    """The ``nft -f`` file for a terminal whose browser runs as ``resident_user``.
+def _users(users: str | int | tuple[str | int, ...]) -> str:
+    """One user, or an anonymous set of them (the shell's and the browser's)."""
+    names = list(dict.fromkeys(_user(u) for u in (users if isinstance(users, tuple) else (users,))))
+    return names[0] if len(names) == 1 else "{ " + ", ".join(names) + " }"
+
+
+def nft_rules(resident_user: str | int | tuple[str | int, ...], proxy_user: str | int,
+              proxy_host: str, proxy_port: int) -> str:
+    """The ``nft -f`` file for a terminal whose browser (and shell) run as ``resident_user``
+    (one user, or a tuple: the browser has its own user, the shell another).
 
     Users are names or uids (kiosk-provision passes the uids of the tree it writes,
     so the file does not depend on the host's /etc/passwd when checked).
@@ -53,10 +60,11 @@ def nft_rules(resident_user: str | int, proxy_user: str | int, proxy_host: str,
         raise ValueError(f"the proxy must listen on loopback, not {proxy_host}")
     if not 0 < int(proxy_port) < 65536:
         raise ValueError(f"not a port: {proxy_port}")
-    if _user(resident_user) == _user(proxy_user):
+    residents = resident_user if isinstance(resident_user, tuple) else (resident_user,)
+    if _user(proxy_user) in {_user(user) for user in residents}:
         raise ValueError("the resident and the proxy must be different users")
     family = "ip" if address.version == 4 else "ip6"
-    resident, proxy = _user(resident_user), _user(proxy_user)
+    resident, proxy = _users(resident_user), _user(proxy_user)
     return f"""\
 #!/usr/sbin/nft -f
 # PLUS kiosk — the resident user's firewall (written by kiosk-provision; do not edit:

@@ -18,7 +18,7 @@ from pathlib import Path
 from kiosk import config as site_config
 from kiosk.i18n import _
 from kiosk_provision import firewall
-from kiosk_provision.site import PROXY_USER, RESIDENT
+from kiosk_provision.site import AGENT_PIN_FILE, BROWSER_USER, PROXY_USER, RESIDENT
 from kiosk_provision.tree import ProvisionError, Tree
 
 ETC = "/etc/plus-kiosk"
@@ -103,16 +103,20 @@ def _env_value(text: str) -> str:
 
 
 def firewall_rules(tree: Tree, config: site_config.SiteConfig) -> str:
-    """The resident's firewall for this tree's users (by uid: the file is checked and
-    loaded without looking names up, and follows a user made again)."""
+    """The resident's firewall for this tree's users — the shell's and the browser's — (by
+    uid: the file is checked and loaded without looking names up, and follows a user made
+    again)."""
     if tree.uid(PROXY_USER) is None and not tree.check:  # Debian's base-passwd makes it
         raise ProvisionError(_("The user {user}, whom Squid runs as, does not exist in {root}: "
                                "not a Debian system tree?").format(user=PROXY_USER,
                                                                    root=tree.root))
     # With --check on a fresh tree the resident is not made yet: names stand in.
-    users = [name if tree.uid(name) is None else tree.uid(name)
-             for name in (RESIDENT, PROXY_USER)]
-    return firewall.nft_rules(*users, config.proxy.host, config.proxy.port)
+    def user(name: str) -> str | int:
+        uid = tree.uid(name)
+        return name if uid is None else uid
+
+    return firewall.nft_rules((user(RESIDENT), user(BROWSER_USER)), user(PROXY_USER),
+                              config.proxy.host, config.proxy.port)
 
 
 def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str]:
@@ -125,13 +129,17 @@ def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str
 
     before = len(tree.changes)
     tree.directory(ETC, 0o750, "root", RESIDENT)
-    # Residents' programs read the site (the shell needs the portals and the PIN hash).
+    # The shell and the browser read the site (portals, rules); the PIN hash is not in it.
     if tree.file(f"{ETC}/kiosk.toml", site_text, 0o640, "root", RESIDENT):
         changed |= {"daemon", "screen", "proxy-config"}
     mark(tree.file(firewall.FILE, firewall_rules(tree, config)), "firewall")
     # Made once, root's alone; the daemon gets a copy from systemd (LoadCredential=).
     mark(tree.file(f"{ETC}/agent-token", secrets.token_urlsafe(32) + "\n", 0o600,
                    keep_content=True), "daemon")
+    # The agents' PIN hash, root's alone: the shell's unit gets a private copy
+    # (LoadCredential=), the browser none. Made empty (no agent menu) until `kioskctl
+    # pin-hash` writes it; never overwritten here.
+    mark(tree.file(AGENT_PIN_FILE, "", 0o600, keep_content=True), "screen")
     printing = config.printing
     if printing.device_uri:
         mark(tree.file(f"{ETC}/printer.env",

@@ -16,8 +16,10 @@ from kiosk import config as site_config
 from kiosk.i18n import _
 from kiosk_provision.tree import ProvisionError
 
-RESIDENT = "kiosk"            # the resident session user (and group)
+RESIDENT = "kiosk"            # the resident session user (and group): the shell runs as it
+BROWSER_USER = "kiosk-browser"  # the browser's own user, in the resident group (downloads)
 DAEMON_USER = "plus-kiosk"    # the daemon's own user
+AGENT_PIN_FILE = "/etc/plus-kiosk/agent-pin"  # root-only; the shell's unit loads a copy
 PROXY_USER = "proxy"          # Squid's, from Debian's base-passwd (uid 13)
 # What the unit files expect of [daemon].
 UNIT_LAYOUT = {
@@ -26,7 +28,10 @@ UNIT_LAYOUT = {
     "data_dir": "/var/lib/plus-kiosk",
     "agent_token_file": "/etc/plus-kiosk/agent-token",
     "x_display": ":0",
+    "shell_user": RESIDENT,
 }
+# …and of the other sections (section, key → value).
+UNIT_LAYOUT_OTHERS = {("browser", "user"): BROWSER_USER, ("agent", "pin_file"): AGENT_PIN_FILE}
 DEFAULT_PORTS = {"ipp": 631, "ipps": 631, "http": 631, "https": 631, "socket": 9100, "lpd": 515}
 PRINTER_TIMEOUT_SECONDS = 3.0
 
@@ -44,6 +49,12 @@ def load(path: Path) -> tuple[site_config.SiteConfig, str]:
           "{value!r}").format(file=path, key=key, expected=expected,
                               value=getattr(config.daemon, key))
         for key, expected in UNIT_LAYOUT.items() if getattr(config.daemon, key) != expected]
+    mismatches += [
+        _("{file}: [{section}] {key} must be {expected!r} on a provisioned terminal, not "
+          "{value!r}").format(file=path, section=section, key=key, expected=expected,
+                              value=getattr(getattr(config, section), key))
+        for (section, key), expected in UNIT_LAYOUT_OTHERS.items()
+        if getattr(getattr(config, section), key) != expected]
     if not config.proxy.listen:
         # The firewall lets the browser reach the proxy and nothing else.
         mismatches.append(_("{file}: [proxy] listen cannot be empty on a provisioned terminal: "

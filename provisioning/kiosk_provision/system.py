@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from kiosk.i18n import _
-from kiosk_provision.site import DAEMON_USER, RESIDENT
+from kiosk_provision.site import BROWSER_USER, DAEMON_USER, RESIDENT
 from kiosk_provision.tree import ProvisionError, Tree
 
 VENV = "/opt/plus-kiosk/venv"
@@ -103,7 +103,8 @@ def _passwd_entry(tree: Tree, user: str) -> list[str] | None:
 
 
 def ensure_accounts(tree: Tree) -> None:
-    """The resident (no password, no sudo, home in memory) and the daemon's own user."""
+    """The resident (no password, no sudo, home in memory), the browser's own user (locked,
+    no home, in the resident group: it writes the session's downloads) and the daemon's."""
     if not tree.path("/etc/passwd").is_file():
         raise ProvisionError(_("{root} has no /etc/passwd: not a Debian system tree.").format(
             root=tree.root))
@@ -115,6 +116,7 @@ def ensure_accounts(tree: Tree) -> None:
                 run(["groupadd", *root_args, "--system", group], _("Creating a group"))
     users = {
         RESIDENT: ["--home-dir", f"/home/{RESIDENT}", "--shell", "/usr/sbin/nologin"],
+        BROWSER_USER: ["--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"],
         DAEMON_USER: ["--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"],
     }
     for user, options in users.items():
@@ -135,15 +137,18 @@ def ensure_accounts(tree: Tree) -> None:
             run(["usermod", *root_args, "--append", "--groups", "scanner", DAEMON_USER],
                 _("Changing a user"))
     for group in ("sudo", "wheel", "adm", "admin"):  # the resident gets no way up
-        if RESIDENT in (_members(tree, group) if tree.gid(group) is not None else []):
-            tree.record("run", f"gpasswd --delete {RESIDENT} {group}")
-            if not tree.check:
-                run(["gpasswd", *root_args, "--delete", RESIDENT, group], _("Changing a user"))
+        for user in (RESIDENT, BROWSER_USER):
+            if user in (_members(tree, group) if tree.gid(group) is not None else []):
+                tree.record("run", f"gpasswd --delete {user} {group}")
+                if not tree.check:
+                    run(["gpasswd", *root_args, "--delete", user, group], _("Changing a user"))
     for sudoers in [tree.path("/etc/sudoers"), *sorted(tree.path("/etc/sudoers.d").glob("*"))]:
-        if sudoers.is_file() and any(line.split()[:1] == [RESIDENT] for line in
-                                     sudoers.read_text(errors="replace").splitlines()):
-            raise ProvisionError(_("{file} gives the resident user {user} sudo rights: remove "
-                                   "that line.").format(file=sudoers, user=RESIDENT))
+        firsts = {line.split()[0] for line in (sudoers.read_text(errors="replace").splitlines()
+                                              if sudoers.is_file() else []) if line.split()}
+        for user in (RESIDENT, BROWSER_USER):
+            if user in firsts:
+                raise ProvisionError(_("{file} gives the resident user {user} sudo rights: "
+                                       "remove that line.").format(file=sudoers, user=user))
 
 
 # -- the package in its virtualenv ---------------------------------------------------------
