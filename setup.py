@@ -33,7 +33,6 @@ setup(
         "pillow>=10.0",
         "pypdf>=4.0",
         "pikepdf>=8.0",  # AES-256 (R6) encryption of scans sent to phones (qpdf)
-        "pikepdf>=8.0",  # AES-256 (R6) encryption of scans sent to phones (qpdf)
         "img2pdf>=0.5",
         "pywebview[qt]>=5.0",
         "kivy>=2.3",
