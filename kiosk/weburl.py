@@ -12,6 +12,7 @@ see; each is named where it is handled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import ada_url
 
@@ -91,3 +92,28 @@ def parse(url: str) -> WebURL | None:
         query=search[1:] if search else ("" if bare.endswith("?") else None),
         is_ip=int(host_type) != 0,
     )
+
+
+# Addresses without a host kept as they are: nothing of a resident's in them.
+OPAQUE_KEPT = ("about", "kiosk")
+
+
+def address_only(url: str) -> str:
+    """``scheme://host[:port]/path`` of ``url``; other schemes keep their name only.
+
+    What is kept of a page's address wherever it is recorded or passed on: the query,
+    the fragment and the user-info carry what residents type (searches, OAuth codes).
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(unparsable)"
+    scheme = parts.scheme.lower()
+    if host:
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}{f':{port}' if port else ''}{parts.path}"
+    if scheme in OPAQUE_KEPT:
+        return f"{scheme}:{parts.path}"
+    return f"{scheme}:" if scheme else "(relative)"

@@ -39,6 +39,20 @@ def test_a_leftover_is_reported_by_kind_and_count_never_by_name(daemon):
     assert "left" in daemon.log()  # the wipe did log its failure, by kind
 
 
+def test_the_page_shown_is_kept_without_its_query(daemon):
+    """The guide panel needs the page's path; a sign-in code in the query or a name in
+    the user-info must not sit in the daemon's memory or come back in /status."""
+    client = daemon.client()
+    client.start_session()
+    answer = client.report_location(
+        f"https://{PERSON}:pw@wwwd.caf.fr/wps/myportal/caffr/moncompte?code={CODE}#{CODE}")
+    status = client.status()
+    assert answer["location"] == "https://wwwd.caf.fr/wps/myportal/caffr/moncompte"
+    assert status["session"]["location"] == answer["location"], status["session"]
+    for text in (json.dumps(answer), json.dumps(status), daemon.log()):
+        assert CODE not in text and PERSON not in text
+
+
 def test_an_unexpected_error_logs_the_route_not_the_document_name(daemon):
     """Before: "unexpected error on POST /api/v1/documents/downloads/<the name>/print"."""
     client = daemon.client()

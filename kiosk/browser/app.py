@@ -31,6 +31,7 @@ from kiosk import config as site_config
 from kiosk.browser import network
 from kiosk.browser.audit import AuditLog
 from kiosk.i18n import _, language_from_environment, set_language
+from kiosk.weburl import address_only
 
 DOWNLOAD_TYPES = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
 ACTIVITY_INTERVAL_SECONDS = 5.0
@@ -272,7 +273,7 @@ class KioskBrowser:
 
         Only the latest address matters: a burst of redirects sends one report.
         """
-        url = qurl.toString()
+        url = address_only(qurl.toString())  # the panel needs the path, never the query
         if self.daemon_socket is None or not url.startswith(("http:", "https:")):
             return
         self._location = url

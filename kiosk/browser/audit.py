@@ -20,27 +20,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
-# Addresses without a host kept as they are: nothing of a resident's in them.
-OPAQUE_KEPT = ("about", "kiosk")
-
-
-def address_only(url: str) -> str:
-    """``scheme://host[:port]/path`` of ``url``; other schemes keep their name only."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return "(unparsable)"
-    scheme = parts.scheme.lower()
-    if host:
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{scheme}://{host}{f':{port}' if port else ''}{parts.path}"
-    if scheme in OPAQUE_KEPT:
-        return f"{scheme}:{parts.path}"
-    return f"{scheme}:" if scheme else "(relative)"
+from kiosk.weburl import address_only
 
 
 def _scrubbed(entry: dict[str, Any]) -> dict[str, Any]:

@@ -13,14 +13,15 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, sen
 
 from kiosk.browser.control import control_name
 from kiosk.daemon import callers, errors, openapi
+from kiosk.daemon import documents as resident_documents
 from kiosk.daemon.errors import ApiError, request_language, tr
+from kiosk.daemon.runtime import Runtime
 from kiosk.i18n import N_, translation
 from kiosk.printing import guide_pdf
-from kiosk.daemon import documents as resident_documents
-from kiosk.daemon.runtime import Runtime
 from kiosk.scanning import ScanError
 from kiosk.session import SessionError, iso_utc
 from kiosk.sharing import ShareUnavailable, qr_png_base64
+from kiosk.weburl import address_only
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -390,6 +391,7 @@ def browser_location() -> Response:
     url = _json_body().get("url")
     if not isinstance(url, str) or len(url) > 8192:
         raise ApiError(400, "bad_url", tr("An address is required."))
+    url = address_only(url)  # kept in memory for the guide panel: no query, no user-info
     session = _current_session()
     with rt.sessions.lock:
         _still_current(session)
