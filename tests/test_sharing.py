@@ -257,28 +257,30 @@ def test_the_listener_binds_the_named_interface_only(daemon_factory):
     assert fetch(shared["url"]).startswith(b"%PDF")
 
 
-def test_a_missing_interface_turns_sharing_off_with_a_reason(daemon_factory):
+def refused_share(daemon_factory, interface: str):
+    """A daemon whose share listener has ``interface`` and no address, and the error
+    a resident's share gets from it."""
     from kiosk.daemon_client import DaemonError
-    daemon = daemon_factory(**{"sharing.interface": '"nosuch0"', "sharing.listen": '""'})
+    daemon = daemon_factory(**{"sharing.interface": f'"{interface}"', "sharing.listen": '""'})
     client = daemon.client()
     client.start_session()
     with pytest.raises(DaemonError) as caught:
         client.share(canary_scan(client))
-    assert (caught.value.status, caught.value.code) == (503, "sharing_unavailable")
-    assert "agent" in caught.value.message
+    return daemon, client, caught.value
+
+
+def test_a_missing_interface_turns_sharing_off_with_a_reason(daemon_factory):
+    daemon, client, error = refused_share(daemon_factory, "nosuch0")
+    assert (error.status, error.code) == (503, "sharing_unavailable")
+    assert "agent" in error.message
     assert "l'interface réseau « nosuch0 » n'existe pas sur cette borne" in daemon.log()
     assert listening_addresses(daemon.process.pid) == []
     assert client.health() == {"status": "ok"}   # the kiosk itself goes on
 
 
 def test_no_interface_and_no_address_means_no_listener(daemon_factory):
-    from kiosk.daemon_client import DaemonError
-    daemon = daemon_factory(**{"sharing.interface": '""', "sharing.listen": '""'})
-    client = daemon.client()
-    client.start_session()
-    with pytest.raises(DaemonError) as caught:
-        client.share(canary_scan(client))
-    assert (caught.value.status, caught.value.code) == (503, "sharing_off")
+    daemon, _client, error = refused_share(daemon_factory, "")
+    assert (error.status, error.code) == (503, "sharing_off")
     assert listening_addresses(daemon.process.pid) == []
 
 
