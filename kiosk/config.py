@@ -151,6 +151,10 @@ class Printing(_Section):
     queue: Annotated[StrictStr, Field(min_length=1)] = "plus"
     device_uri: StrictStr = ""        # the printer, for kiosk-provision; "" = queue made by hand
     model: Annotated[StrictStr, Field(min_length=1)] = "everywhere"   # lpadmin -m (driverless)
+    # The root step that deletes CUPS's own copies of cut-short prints (kiosk/printing/
+    # cups_clean.py): ["auto"] = plus-kiosk-cups-clean.service on a terminal, none elsewhere;
+    # [] = none; else a command printing the step's JSON report (tests, make demo).
+    cleanup_command: tuple[StrictStr, ...] = ("auto",)
 
 
 class Scanning(_Section):

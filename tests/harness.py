@@ -70,6 +70,32 @@ class Cupsd:
     def instance_conf(self) -> Path:
         return Path(f"/etc/cups/cups-pdf-{self.instance}.conf")
 
+    @property
+    def temp(self) -> Path:
+        return self.spool / "tmp"  # TempDir: where the filters write their copies
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "cupsd.pid"
+
+    @property
+    def cleanup_command(self) -> list[str]:
+        """``[printing] cleanup_command`` for this cupsd: the kiosk's own cleaning step,
+        with cupsd stopped and started again in place (same socket) — tests/cupsd_clean.py."""
+        return [sys.executable, str(Path(__file__).with_name("cupsd_clean.py")), str(self.root)]
+
+    def launch(self, detach: bool = False) -> subprocess.Popen:
+        """cupsd on this root's configuration; its pid in ``pid_file`` (the cleanup
+        command restarts it from another process)."""
+        Path(self.socket).unlink(missing_ok=True)
+        process = subprocess.Popen(
+            ["cupsd", "-f", "-c", str(self.root / "cupsd.conf"), "-s",
+             str(self.root / "cups-files.conf")], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=detach)
+        self.pid_file.write_text(f"{process.pid}\n")
+        wait_for(lambda: os.path.exists(self.socket), what="cupsd socket")
+        return process
+
     def start(self) -> "Cupsd":
         for name in ("spool/tmp", "cache", "state", "log", "pdf", "ppd"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
@@ -85,15 +111,41 @@ class Cupsd:
             f"PageLog {self.root}/log/page_log\n")
         # cups-pdf reads its per-instance settings from /etc/cups, whoever runs cupsd.
         self.instance_conf.write_text(f"Out {self.output}\nAnonDirName {self.output}\nLabel 0\n")
-        self.process = subprocess.Popen(
-            ["cupsd", "-f", "-c", str(self.root / "cupsd.conf"), "-s",
-             str(self.root / "cups-files.conf")], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(self.socket), what="cupsd socket")
+        self.process = self.launch()
         subprocess.run(["lpadmin", "-h", self.socket, "-p", "plus", "-E", "-v",
                         f"cups-pdf:/{self.instance}", "-P", str(CUPS_PDF_PPD)],
                        check=True, capture_output=True)
         return self
+
+    def restart(self, sig: int = signal.SIGTERM) -> None:
+        """cupsd stopped (SIGTERM) or killed (SIGKILL: nothing saved) and started again in
+        place: same configuration and socket, the queue asserted again."""
+        pid = int(self.pid_file.read_text())
+        if self.process is not None and pid == self.process.pid:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+        else:
+            os.kill(pid, sig)
+            stop_pid(pid)
+        if sig == signal.SIGKILL:  # as systemd does with a dead cupsd's cgroup: its filters
+            for child in self.filters():
+                stop_pid(child, sig=signal.SIGKILL)
+        self.process = self.launch()
+        subprocess.run(["lpadmin", "-h", self.socket, "-p", "plus", "-E", "-v",
+                        f"cups-pdf:/{self.instance}", "-P", str(CUPS_PDF_PPD)],
+                       check=True, capture_output=True)
+
+    def filters(self) -> list[int]:
+        """The filters and backend of this cupsd's jobs (each in its own process group)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and f"cups-pdf:/{self.instance}\0".encode() in \
+                        (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+        return found
 
     def add_unreachable_queue(self, name: str, port: int) -> None:
         """A network printer that does not answer (a closed port on loopback)."""
@@ -121,7 +173,28 @@ class Cupsd:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=20)
+        try:  # the cupsd the cleanup command started in its place
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and (self.process is None or pid != self.process.pid):
+            stop_pid(pid)
         self.instance_conf.unlink(missing_ok=True)
+
+
+def stop_pid(pid: int, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
+    """Signal a process that is not our child, and wait until it is gone (or a zombie)."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+
+    def gone() -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return True
+    wait_for(gone, timeout=timeout, what=f"process {pid} to end")
 
 
 @dataclass
@@ -204,6 +277,7 @@ class Daemon:
             ("daemon", "x_display"): f'"{self.display}"',
             ("scanning", "device"): '"test"',
             ("sharing", "listen"): '"127.0.0.1"', ("sharing", "port"): "0",
+            ("printing", "cleanup_command"): json_list(self.cupsd.cleanup_command),
         }
         for key, value in self.overrides.items():
             table, name = key.split(".")

@@ -18,8 +18,10 @@ from kiosk.config import SiteConfig
 from kiosk.devices import DeviceWatcher
 from kiosk.guides import GuideLibrary, load_for_site
 from kiosk.policy import KioskPolicy
+from kiosk.printing.cups_clean import PrintCopies, cleanup_step
 from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
-from kiosk.processes import SessionProcesses, UserProcesses, for_launcher
+from kiosk.processes import (DAEMON_UNIT, SessionProcesses, UserProcesses, for_launcher,
+                             running_in_unit)
 from kiosk.scanning import Scanner
 from kiosk.session import SessionManager
 from kiosk.sharing import ShareLinks, ShareServer
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PRINTER_REFRESH_SECONDS = 5.0
 SCANNER_REFRESH_SECONDS = 60.0  # listing SANE devices probes every backend: slow
+BOOT_WIPE_UNIT = "plus-kiosk-wipe.service"  # kiosk-daemon --wipe-only at boot
 
 
 @dataclass
@@ -55,13 +58,19 @@ class Runtime:
         links = ShareLinks(config.sharing.lifetime_seconds)
         clipboard = Clipboard(config.daemon.x_display)
         processes = for_launcher(config.browser.launcher, data_dir / ".state" / "processes.json")
+        # CUPS's own copies of the session's prints: looked for once its jobs are cancelled
+        # (the root step stops cupsd, so no filter of theirs writes again).
+        copies = PrintCopies(printer, cleanup_step(
+            config.printing.cleanup_command,
+            under_systemd=running_in_unit(DAEMON_UNIT) or running_in_unit(BOOT_WIPE_UNIT)))
         # Order matters: stop the browser, then every process of its user (one that
         # left the browser's process group too), before deleting what they may still write.
         sessions = SessionManager(
             data_dir, page_quota=config.session.print_quota_pages,
             idle_warning_seconds=config.session.idle_warning_seconds,
             countdown_seconds=config.session.idle_countdown_seconds,
-            cleaners=[processes, UserProcesses(config.browser.user), printer, links, clipboard])
+            cleaners=[processes, UserProcesses(config.browser.user), printer, copies, links,
+                      clipboard])
         share_server = None
         sharing = config.sharing
         if share_listener and (sharing.listen or sharing.interface):

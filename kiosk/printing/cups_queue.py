@@ -3,7 +3,8 @@
 Also a wipe step: a resident's jobs are cancelled and purged (documents and
 history) at the end of the session, so neither paper nor the queue's memory
 hands anything to the next resident. Job titles never carry a resident's file
-name, because CUPS logs them.
+name, because CUPS logs them. What the filter chain copied into CUPS's own
+folders before a job was cut short is the next cleaner's (``cups_clean``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class PrintQueue:
         self.queue = queue
         self._lock = threading.Lock()  # a pycups connection is not thread-safe
         self._unverified_jobs = False  # jobs were sent and not yet seen purged
+        # Jobs given to CUPS since the daemon started: CUPS's own copies of them
+        # (kiosk.printing.cups_clean.PrintCopies) are looked for after each new one.
+        self.sent = 0
 
     def _connection(self) -> cups.Connection:
         return cups.Connection()
@@ -64,6 +68,7 @@ class PrintQueue:
     def submit(self, path: Path, title: str, copies: int) -> int:
         with self._lock:
             self._unverified_jobs = True
+            self.sent += 1
             return self._connection().printFile(self.queue, str(path), title,
                                                 {"copies": str(copies)})
 
