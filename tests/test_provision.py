@@ -424,3 +424,20 @@ def test_every_provisioning_message_is_translated():
         catalog = read_po((ROOT / f"kiosk/locale/{language}/LC_MESSAGES/kiosk.po").open("rb"))
         missing = [m for m in messages if not (catalog.get(m) and catalog.get(m).string)]
         assert not missing, f"{language}: {missing}"
+
+
+def test_cups_copies_folder_in_memory_and_the_clean_step_installed(provisioned):
+    """Issue #13: CUPS's temporary folder is a tmpfs mounted at boot; the root step that
+    empties it is installed, started on demand only (by the wipe, through polkit)."""
+    root, _, _ = provisioned
+    units = root / "etc/systemd/system"
+    mount, step = "var-spool-cups-tmp.mount", "plus-kiosk-cups-clean.service"
+    for name in (mount, step):
+        assert owner(root, f"/etc/systemd/system/{name}") == ("root", "root", 0o644)
+        assert (units / name).read_text() == (ROOT / "systemd" / name).read_text()
+    assert os.readlink(units / "local-fs.target.wants" / mount) == f"/etc/systemd/system/{mount}"
+    assert not list(units.glob(f"*.wants/{step}"))
+    rule = (root / "etc/polkit-1/rules.d/50-plus-kiosk.rules").read_text()
+    assert 'action.lookup("unit") == "plus-kiosk-cups-clean.service"' in rule
+    conf = (root / "etc/cups/cupsd.conf").read_text()  # the directives stay
+    assert all(f"{key} {value}".strip() in conf for key, value in layout.CUPSD_DIRECTIVES.items())

@@ -296,3 +296,59 @@ def test_the_namespace_journal_is_provisioned_volatile(image):
     assert all(journal[key] == "no" for key in ("ForwardToSyslog", "ForwardToKMsg",
                                                  "ForwardToConsole", "ForwardToWall"))
     assert layout.JOURNALD_CONF == "/etc/systemd/journald@plus-kiosk.conf"
+
+
+# -- issue #13: CUPS's own copies of cut-short prints ---------------------------------------
+
+def test_cups_temporary_folder_is_a_capped_tmpfs_with_debians_owner_and_mode():
+    """cupsd resets TempDir to root:lp 1770 at start (Debian ships it so): anything else
+    would be fought over; in memory, a power cut leaves no copy on disk."""
+    mount = unit("var-spool-cups-tmp.mount")
+    assert mount["Where"] == ["/var/spool/cups/tmp"] and mount["Type"] == ["tmpfs"]
+    options = mount["Options"][0].split(",")
+    assert {"mode=1770", "X-mount.owner=root", "X-mount.group=lp", "nosuid", "nodev",
+            "noexec"} <= set(options)
+    assert any(o.startswith("size=") for o in options)
+    assert any(o.startswith("nr_inodes=") for o in options)
+    assert {"cups.service", "plus-kiosk-wipe.service"} <= set(" ".join(mount["Before"]).split())
+    assert mount["WantedBy"] == ["local-fs.target"]
+
+
+def test_cups_clean_step_is_the_module_its_report_where_the_daemon_reads_it():
+    from kiosk.printing import cups_clean
+    clean = unit(cups_clean.CLEAN_UNIT)
+    assert clean["Type"] == ["oneshot"] and "User" not in clean  # root, for lp's files
+    assert clean["ExecStart"] == [
+        f"/opt/plus-kiosk/venv/bin/python -m kiosk.printing.cups_clean --report "
+        f"{cups_clean.REPORT_FILE}"]
+    assert clean["RuntimeDirectory"] == [cups_clean.REPORT_FILE.parent.name]
+    assert clean["RuntimeDirectoryPreserve"] == ["yes"]  # read after the oneshot ended
+    # Never ordered after cupsd: the boot wipe (Before=cups.service) starts it.
+    assert "cups.service" not in " ".join(clean.get("After", []) + clean.get("Requires", []))
+    assert clean["RequiresMountsFor"] == ["/var/spool/cups/tmp"]
+    assert clean["CapabilityBoundingSet"] == ["CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER"]
+    assert set(clean["ReadWritePaths"][0].split()) == {"/var/spool/cups", "/var/spool/cups/tmp"}
+    assert layout.UNITS[cups_clean.CLEAN_UNIT][1] == ""  # started on demand only
+
+
+def test_cups_clean_step_exposure_is_low():
+    assert exposure(UNITS / "plus-kiosk-cups-clean.service") <= 1.5
+
+
+def test_polkit_rule_lets_the_daemon_start_the_cups_clean_step_only():
+    dukpy = pytest.importorskip("dukpy")
+    manage = "org.freedesktop.systemd1.manage-units"
+    cases = [
+        (manage, "plus-kiosk", "plus-kiosk-cups-clean.service", "start"),
+        (manage, "plus-kiosk", "plus-kiosk-cups-clean.service", "stop"),
+        (manage, "plus-kiosk", "plus-kiosk-cups-clean.service", "enable"),
+        (manage, "kiosk", "plus-kiosk-cups-clean.service", "start"),
+        (manage, "kiosk-browser", "plus-kiosk-cups-clean.service", "start"),
+        (manage, "plus-kiosk", "cups.service", "stop"),
+        (manage, "plus-kiosk", "cups.service", "start"),
+        (manage, "plus-kiosk", "plus-kiosk-cups-clean.service.d", "start"),
+        (manage, "plus-kiosk", "plus-kiosk-browser@0123456789ab.service", "kill"),
+    ]
+    rule = (UNITS / "50-plus-kiosk.rules").read_text()
+    answers = dukpy.evaljs(POLKIT_HARNESS % rule, cases=cases)
+    assert answers == ["yes", None, None, None, None, None, None, None, "yes"]

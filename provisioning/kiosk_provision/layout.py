@@ -37,6 +37,10 @@ UNITS = {
     "plus-kiosk-proxy-reload.path": ("proxy", "paths.target"),
     "plus-kiosk-proxy-reload.service": ("proxy", ""),
     "plus-kiosk-firewall.service": ("firewall", "sysinit.target"),
+    # CUPS's copies of cut-short prints: their folder in memory, and the root step the
+    # daemon's wipe starts (kiosk/printing/cups_clean.py).
+    "var-spool-cups-tmp.mount": ("cups", "local-fs.target"),
+    "plus-kiosk-cups-clean.service": ("daemon", ""),
 }
 # Debian's squid.service would listen on every interface (the wifi too) on 3128;
 # plus-kiosk-proxy.service runs Squid on loopback with the site's configuration.
