@@ -286,3 +286,34 @@ def test_the_units_report_is_read_only_when_fresh(tmp_path):
     os.utime(report, (old, old))
     assert cups_clean.CleanupStep(fails, report).run() is None
     assert cups_clean.CleanupStep(script(tmp_path, "exit 0\n"), report).run() == 0
+
+
+@pytest.mark.parametrize("active", [("cups.path", "cups.socket", "cups.service"), ()])
+def test_the_root_step_stops_and_starts_debians_cups_units_around_the_cleaning(
+        tmp_path, monkeypatch, capsys, active):
+    """What plus-kiosk-cups-clean.service runs (no systemd here: a stand-in systemctl
+    records the calls). At boot cupsd is not up yet: it is neither asked nor started."""
+    spool, temp = tmp_path / "spool", tmp_path / "spool" / "tmp"
+    temp.mkdir(parents=True)
+    (temp / "gs_3XHR3s").write_text("page text")
+    (spool / "d00007-001").write_text("the document")
+    conf = tmp_path / "cups-files.conf"
+    conf.write_text(f"RequestRoot {spool}\nTempDir {temp}\n")
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        f'case "$*" in is-active*) for u in {" ".join(active)}; do '
+        '[ "$3" = "$u" ] && exit 0; done; exit 3;; esac\n')
+    (bin_dir / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("CUPS_SERVER", str(tmp_path / "no-cupsd.sock"))
+    report = tmp_path / "run" / "report.json"
+    assert cups_clean.main(["--files-conf", str(conf), "--report", str(report)]) == 0
+    assert json.loads(report.read_text()) == {"print-copies": 0}
+    assert json.loads(capsys.readouterr().out) == {"print-copies": 0}
+    assert list(temp.iterdir()) == [] and [p.name for p in spool.iterdir()] == ["tmp"]
+    done = [line for line in calls.read_text().splitlines() if not line.startswith("is-active")]
+    units = " ".join(active)
+    assert done == ([f"stop {units}", f"start {units}"] if active else [])
