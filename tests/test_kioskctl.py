@@ -30,6 +30,19 @@ def test_check_url_allowed_exits_0_and_names_rule_and_portal():
     assert "allow impots.gouv.fr (portal impots)" in result.stdout
 
 
+def test_service_public_moved_to_gouv_fr_is_allowed_and_its_tile_starts_there():
+    # service-public.fr became service-public.gouv.fr on 1 October 2025 (issue #14: 1).
+    result = run("check-url", "https://www.service-public.gouv.fr/", "--config", str(SITE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "allow service-public.gouv.fr (portal service-public)" in result.stdout
+    # the old host stays reachable, so old links can follow its redirect
+    result = run("check-url", "https://www.service-public.fr/particuliers/vosdroits/R11193",
+                 "--config", str(SITE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run("check-config", str(SITE))
+    assert "https://www.service-public.gouv.fr/" in result.stdout
+
+
 @pytest.mark.parametrize("url, rule", [
     ("https://impots.gouv.fr@evil.example/", "block *"),
     ("http://www.impots.gouv.fr/", "scheme:http"),
