@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from kiosk.i18n import _
 
 # The tiles' bundled pictograms (a portal's ``icon``).
-BUNDLED_ICONS = ("water", "electricity", "health", "car", "work", "family", "tax", "public")
+BUNDLED_ICONS = ("water", "electricity", "health", "car", "work", "family", "tax", "public",
+                 "mail")
 
 
 @dataclass(frozen=True)

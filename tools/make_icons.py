@@ -70,11 +70,17 @@ def public(d):
     d.rectangle((24, 204, 232, 232), fill=WHITE)
 
 
+def mail(d):
+    """An envelope: « Ma messagerie »."""
+    d.rounded_rectangle((20, 56, 236, 204), 16, fill=WHITE)
+    d.line([(34, 70), (128, 146), (222, 70)], fill=(0, 0, 0, 0), width=14)
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, draw in (("water", water), ("electricity", electricity), ("health", health),
                        ("car", car), ("work", work), ("family", family), ("tax", tax),
-                       ("public", public)):
+                       ("public", public), ("mail", mail)):
         image, d = canvas()
         draw(d)
         image.save(OUT / f"{name}.png", optimize=True)
