@@ -39,10 +39,14 @@ def test_caf_quarterly_declaration_followed_page_by_page(library):
     assert progress.next() and ids(progress) == "code"
     assert not progress.follow("https://connect.caf.fr/connexionappli/dist/?x=2")
     assert ids(progress) == "code"
-    assert progress.follow("https://wwwd.caf.fr/wps/portal/caffr/moncompte/tableaudebord")
+    # The real account pages (issue #14: 2), as the browser reports them: scheme, host, path.
+    assert progress.follow("https://wwwd.caf.fr/wps/myportal/caffr/moncompte/tableaudebord")
     assert ids(progress) == "resources"
+    assert progress.follow("https://wwwd.caf.fr/wps/myportal/caffr/moncompte/mesressources")
+    assert ids(progress) == "declare"
     while progress.next():
-        assert not progress.follow("https://wwwd.caf.fr/wps/portal/caffr/declaration")
+        assert not progress.follow(
+            "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/mesressources/declaration")
     assert progress.is_last and ids(progress) == "finish"
     # Back on the public home page: step 1 again.
     assert progress.follow("https://www.caf.fr/allocataires") and progress.index == 0
@@ -50,8 +54,46 @@ def test_caf_quarterly_declaration_followed_page_by_page(library):
 
 def test_a_resident_already_logged_in_jumps_ahead(library):
     progress = Progress(library.get("caf-declaration-trimestrielle"))
-    assert progress.follow("https://wwwd.caf.fr/wps/portal/caffr/moncompte/")
+    assert progress.follow("https://wwwd.caf.fr/wps/myportal/caffr/moncompte/tableaudebord")
     assert ids(progress) == "resources"
+
+
+@pytest.mark.parametrize("guide, address, expected", [
+    # Real CAF account addresses, as scheme + host + path (issue #14: 2): the panel
+    # follows past the log-in instead of staying on it.
+    ("caf-se-connecter", "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/tableaudebord",
+     "in-account"),
+    ("caf-attestation-paiement",
+     "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/tableaudebord", "certificates"),
+    ("caf-attestation-paiement",
+     "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/mesattestations", "payment-certificate"),
+    ("caf-declaration-trimestrielle",
+     "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/mesressources", "declare"),
+    ("caf-aide-logement", "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/tableaudebord",
+     "new-request"),
+    ("caf-aide-logement", "https://connect.caf.fr/connexionappli/dist/", "credentials"),
+    # no account yet: the public site's menus, then the request pages (account created there)
+    ("caf-aide-logement-premiere-demande", "https://www.caf.fr/allocataires/mes-demarches",
+     "procedures"),
+    ("caf-aide-logement-premiere-demande",
+     "https://wwwd.caf.fr/wps/myportal/caffr/moncompte/tableaudebord", "create-account"),
+])
+def test_caf_account_pages_show_the_right_step(library, guide, address, expected):
+    progress = Progress(library.get(guide))
+    progress.follow("https://www.caf.fr/")
+    progress.follow(address)
+    assert ids(progress) == expected
+
+
+def test_old_caf_portal_path_is_no_longer_taken_for_the_account(library):
+    progress = Progress(library.get("caf-attestation-paiement"))
+    assert not progress.follow("https://wwwd.caf.fr/wps/portal/caffr/aidesetservices")
+    assert progress.index == 0
+
+
+def test_both_housing_aid_guides_are_found(library):
+    results = [g.id for g in GuideIndex(library).search("APL")]
+    assert {"caf-aide-logement", "caf-aide-logement-premiere-demande"} <= set(results[:3])
 
 
 def test_pages_outside_the_guide_leave_the_step_alone(library):
