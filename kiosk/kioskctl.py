@@ -240,6 +240,12 @@ def cmd_proxy_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_portals_probe(args: argparse.Namespace) -> int:
+    """Fetch every portal and guide address as the kiosk would (kiosk.probe)."""
+    from kiosk.probe import main as probe
+    return probe(_load(args.config), direct=args.direct, as_json=args.json)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -306,6 +312,19 @@ def build_parser() -> argparse.ArgumentParser:
     guides_search.add_argument("words", nargs="+")
     guides_search.add_argument("--config", help=_("site file (default: the one in use)"))
     guides_search.set_defaults(func=cmd_guides_search)
+
+    portals = commands.add_parser("portals", help=_("the site's portals"))
+    portal_commands = portals.add_subparsers(dest="portals_command", required=True,
+                                             parser_class=_Parser)
+    probe = portal_commands.add_parser(
+        "probe", help=_("fetch every portal and guide address as the kiosk would and report "
+                        "what moved (exit 1 on drift)"))
+    probe.add_argument("--config", help=_("site file (default: the one in use)"))
+    probe.add_argument("--direct", action="store_true",
+                       help=_("connect directly instead of through [proxy] listen "
+                              "(a machine without Squid)"))
+    probe.add_argument("--json", action="store_true", help=_("print the report as JSON"))
+    probe.set_defaults(func=cmd_portals_probe)
 
     for name, func, text in (
             ("status", cmd_status, _("show the session, printer, scanner and plugged devices")),
