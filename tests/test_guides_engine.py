@@ -115,6 +115,19 @@ def test_france_travail_login_host_is_not_taken_for_the_candidate_space(library)
     assert ids(progress) == "update"
 
 
+def test_ameli_account_home_does_not_jump_past_my_procedures(library):
+    # The account home is …/PortailAS/appmanager/PortailAS/assure?_pageLabel=as_accueil_page;
+    # the browser reports it without its query, like every page of the account (issue #14: 7).
+    progress = Progress(library.get("ameli-attestation-droits"))
+    assert progress.follow("https://ameliconnect.ameli.fr/oauth2/authorize")
+    assert ids(progress) == "log-in"
+    assert progress.follow("https://assure.ameli.fr/PortailAS/appmanager/PortailAS/assure")
+    assert ids(progress) == "my-procedures"
+    assert progress.next() and ids(progress) == "ask-certificate"
+    assert not progress.follow("https://assure.ameli.fr/PortailAS/appmanager/PortailAS/assure")
+    assert ids(progress) == "ask-certificate"  # the resident's own move is kept
+
+
 def test_manual_moves_stop_at_the_ends(library):
     progress = Progress(library.get("ameli-attestation-droits"))
     assert not progress.previous()
