@@ -7,6 +7,7 @@ request was for, so a test can prove that nothing reached a refused host.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ LINKS = [
 
 
 FORM_FIELD = (360, 180)
+MAIL_BACKGROUND = "#1f6f3f"  # /messagerie's page: dark green, the portal's pages are white
 
 
 def keyboard_key(key: str, screen=(1280, 800)) -> tuple[int, int]:
@@ -74,6 +76,38 @@ def _avis_pdf() -> bytes:
 
 PDF = _avis_pdf()
 
+# /canary/<word>?…: a portal page whose address carries a resident's canary (/canary
+# redirects there, to Portals.canary), with the
+# form of "/" (same place, for the on-page keyboard) and a link to a PDF whose text and
+# suggested file name carry it (tests/test_canary_sweep.py).
+CANARY_DOWNLOAD = (360, 340)   # the download link's centre, in the browser window
+CANARY_HEAVY_PAGES = 7         # pages of vector art after the first: a print that lasts
+
+
+@functools.lru_cache(maxsize=4)
+def canary_pdf(word: str) -> bytes:
+    """A notice whose every page says ``word``; the pages after the first also draw one
+    form of 60,000 lines (from a fixed seed), which Ghostscript works through again for
+    each page: the job prints for seconds, so a test can end the session meanwhile."""
+    import io
+    import random
+    from reportlab.pdfgen import canvas
+    buffer = io.BytesIO()
+    document = canvas.Canvas(buffer, pageCompression=1)
+    shapes = random.Random(972)
+    document.beginForm("art")
+    for _ in range(60000):
+        document.line(shapes.uniform(0, 595), shapes.uniform(0, 842), shapes.uniform(0, 595),
+                      shapes.uniform(0, 842))
+    document.endForm()
+    for page in range(1 + CANARY_HEAVY_PAGES):
+        if page:
+            document.doForm("art")
+        document.drawString(72, 720, f"Avis de situation - {word} - page {page + 1}")
+        document.showPage()
+    document.save()
+    return buffer.getvalue()
+
 
 @dataclass
 class Portals:
@@ -83,6 +117,7 @@ class Portals:
     escapes: list[str] = field(default_factory=list)      # /escape/next serves these in turn
     escaped_to: str = ""                                  # host:port of the refused listener
     done: list[str] = field(default_factory=list)         # escape pages that finished
+    canary: str = ""                                      # /canary sends the browser there
 
     @property
     def port(self) -> int:
@@ -129,6 +164,12 @@ def start() -> Portals:
                     "<form id='form' action='/merci'><label for='fiscal'>Numéro fiscal</label>"
                     "<input id='fiscal' name='fiscal' style='position:absolute;left:60px;"
                     "top:150px;width:600px;height:60px;font-size:32px'></form>")))
+            elif self.path.split("?")[0] == "/messagerie":  # a webmail (test_shell_webmail)
+                self.send(200, _page("Messagerie", (
+                    f"<style>body{{background:{MAIL_BACKGROUND}}}</style>"
+                    "<h1>Votre code : 482913</h1><form action='/messagerie'>"
+                    "<input id='q' name='q' style='position:absolute;left:60px;top:150px;"
+                    "width:600px;height:60px;font-size:32px'></form>")))
             elif self.path == "/upload":
                 self.send(200, _page("Envoi", (
                     "<h1>Justificatif de domicile</h1><input type='file' id='proof' "
@@ -159,6 +200,22 @@ def start() -> Portals:
             elif self.path.startswith("/escape-done?"):
                 portals.done.append(self.path.split("?", 1)[1])
                 self.send(204, b"")
+            elif self.path == "/canary":  # the test's site file never holds the canary
+                self.send(302, b"", Location=f"/canary/{portals.canary}?q={portals.canary}")
+            elif self.path.startswith("/canary/"):
+                word = self.path[len("/canary/"):].split("?")[0].split("/")[0]
+                if self.path.endswith("/avis.pdf"):
+                    self.send(200, canary_pdf(word), "application/pdf", Content_Disposition=(
+                        f'attachment; filename="avis-{word}.pdf"'))
+                    return
+                x, y = CANARY_DOWNLOAD
+                self.send(200, _page("Dossier", (
+                    "<h1 id='title'>Votre dossier</h1>"
+                    "<form id='form' action='/merci'><label for='fiscal'>Numéro fiscal</label>"
+                    "<input id='fiscal' name='fiscal' style='position:absolute;left:60px;"
+                    "top:150px;width:600px;height:60px;font-size:32px'></form>"
+                    f"<a class='big' id='avis' href='/canary/{word}/avis.pdf' "
+                    f"style='left:{x - 150}px;top:{y - 40}px'>Avis PDF</a>")))
             elif self.path == "/redirect":
                 self.send(302, b"", Location=f"http://evil.test:{port}/redirected")
             elif self.path == "/files/avis.pdf":
