@@ -288,7 +288,8 @@ def test_the_units_report_is_read_only_when_fresh(tmp_path):
     assert cups_clean.CleanupStep(script(tmp_path, "exit 0\n"), report).run() == 0
 
 
-@pytest.mark.parametrize("active", [("cups.path", "cups.socket", "cups.service"), ()])
+@pytest.mark.parametrize("active", [("cups.path", "cups.socket", "cups.service",
+                                     "plus-kiosk-printer.service"), ()])
 def test_the_root_step_stops_and_starts_debians_cups_units_around_the_cleaning(
         tmp_path, monkeypatch, capsys, active):
     """What plus-kiosk-cups-clean.service runs (no systemd here: a stand-in systemctl
@@ -315,5 +316,6 @@ def test_the_root_step_stops_and_starts_debians_cups_units_around_the_cleaning(
     assert json.loads(capsys.readouterr().out) == {"print-copies": 0}
     assert list(temp.iterdir()) == [] and [p.name for p in spool.iterdir()] == ["tmp"]
     done = [line for line in calls.read_text().splitlines() if not line.startswith("is-active")]
-    units = " ".join(active)
-    assert done == ([f"stop {units}", f"start {units}"] if active else [])
+    units = " ".join(active[:3])  # the queue's unit, stopped with cupsd, comes back after it
+    assert done == ([f"stop {units}", f"start {units}",
+                     "start --no-block plus-kiosk-printer.service"] if active else [])

@@ -54,6 +54,9 @@ SPOOL = Path("/var/spool/cups")  # cupsd's RequestRoot on Debian
 # Debian's units: the socket and the path unit would start cupsd again in the middle
 # of the cleaning (the daemon polls the printer every few seconds).
 CUPS_UNITS = ("cups.path", "cups.socket", "cups.service")
+# Requires=cups.service: stopping cupsd stops it too. It only asserts the queue (lpadmin,
+# which may wait for the printer), so it is started again without waiting for it.
+PRINTER_UNIT = "plus-kiosk-printer.service"
 JOB_FILE = re.compile(r"c(\d+)|d(\d+)-\d+")
 STEP_TIMEOUT_SECONDS = 60.0
 REPORT_SLACK_SECONDS = 2.0  # file times lag the clock by a tick
@@ -192,8 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _systemctl("stop", *running)
         return True
 
+    printer = _systemctl("is-active", "--quiet", PRINTER_UNIT) == 0
+
+    def start() -> None:
+        _systemctl("start", *running)
+        if printer:
+            _systemctl("start", "--no-block", PRINTER_UNIT)
+
     try:
-        left = clean(spool, temp, live, stop, lambda: _systemctl("start", *running))
+        left = clean(spool, temp, live, stop, start)
     except Exception as exc:  # noqa: BLE001 - reported, and no report means "unverified"
         print(_("CUPS's folders cannot be cleaned ({error}).").format(
             error=type(exc).__name__), file=sys.stderr)
