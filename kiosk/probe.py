@@ -333,12 +333,13 @@ def report_text(config: SiteConfig, prober: Prober, results: list[Result]) -> st
         count=len(results), site=config.site.name, path=config.source,
         proxy=config.proxy.listen), _("User agent: {agent}").format(agent=prober.agent), ""]
     for result in results:
-        last = result.hops[-1] if result.hops else (result.url, None)
         if not result.findings:
-            lines.append(f"{_('OK'):<8}{result.url} ({last[1]})")
+            final, status = result.hops[-1] if result.hops else (result.url, None)
+            landing = f" → {final}" if final != result.url else ""
+            lines.append(f"{_('OK'):<7} {result.url}{landing} ({status})")
             continue
         word = _("DRIFT") if result.drift else _("NOTE")
-        lines.append(f"{word:<8}{result.url}")
+        lines.append(f"{word:<7} {result.url}")
         lines.append("  " + "; ".join(use.label for use in result.uses))
         for finding in result.findings:
             lines.append("  " + finding.message)
