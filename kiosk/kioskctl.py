@@ -246,6 +246,14 @@ def cmd_portals_probe(args: argparse.Namespace) -> int:
     return probe(_load(args.config), direct=args.direct, as_json=args.json)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Search the terminal's writable places for a test session's canary (kiosk.sweep)."""
+    from kiosk.sweep import command
+    config = _load(args.config)
+    return command(args.canary, args.place, (config.daemon.shell_user, config.browser.user),
+                   args.time_budget)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -325,6 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "(a machine without Squid)"))
     probe.add_argument("--json", action="store_true", help=_("print the report as JSON"))
     probe.set_defaults(func=cmd_portals_probe)
+
+    sweep = commands.add_parser("sweep", help=_("agent, as root: after a test session, search "
+                                                "every writable place for its canary"))
+    sweep.add_argument("--canary", required=True,
+                       help=_("the unique text typed and saved during the test session"))
+    sweep.add_argument("--place", action="append", default=[],
+                       help=_("a folder, a file or journal:NAME to search instead of the "
+                              "terminal's places; repeatable"))
+    sweep.add_argument("--time-budget", type=float, default=600.0,
+                       help=_("give up (not clean) after this many seconds; default 600"))
+    sweep.add_argument("--config", help=_("site file (default: the one in use)"))
+    sweep.set_defaults(func=cmd_sweep)
 
     for name, func, text in (
             ("status", cmd_status, _("show the session, printer, scanner and plugged devices")),

@@ -466,3 +466,48 @@ def sweep(canary: str, places: Iterable[str], *, exclude: Iterable[str | Path] =
     ``canary``; the kiosk's own code is always left out."""
     return Sweep(canary, exclude=[*own_code(), *exclude], max_file_bytes=max_file_bytes,
                  time_budget=time_budget).run(places)
+
+
+# -- the agent's check: ``kioskctl sweep`` ------------------------------------------------
+
+MIN_CANARY = 8  # a shorter text turns up by chance somewhere on a disk
+
+
+def command(canary: str, places: Iterable[str], users: Iterable[str],
+            time_budget: float = 600.0) -> int:
+    """``kioskctl sweep``: 0 clean, 1 found (or not searched to the end), 2 usage error.
+
+    Prints each hit as place and encoding, never what surrounds the canary."""
+    from kiosk.i18n import _
+    canary = canary.strip()
+    if os.geteuid() != 0:
+        print(_("The sweep must run as root: the places it searches belong to several "
+                "users."), file=sys.stderr)
+        return 2
+    if len(canary) < MIN_CANARY:
+        print(_("The canary must be at least {count} characters long: a shorter one "
+                "would be found by chance.").format(count=MIN_CANARY), file=sys.stderr)
+        return 2
+    places = list(places) or terminal_places(users)
+    for place in places:
+        if not place.startswith(JOURNAL_PREFIX) and not os.path.lexists(place):
+            print(_("No such place: {place}").format(place=place), file=sys.stderr)
+            return 2
+    report = sweep(canary, places, time_budget=time_budget)
+    for hit in report.hits:
+        print(_("FOUND: {place} ({encoding})").format(place=hit.place, encoding=hit.encoding))
+    if report.truncated:
+        print(_("{count} file(s) longer than {megabytes} MB were searched up to that "
+                "size only.").format(count=report.truncated,
+                                     megabytes=MAX_FILE_BYTES // (1024 * 1024)))
+    for place in report.unfinished:
+        print(_("NOT FINISHED within {seconds} s: {place} — not proven clean.").format(
+            seconds=int(time_budget), place=place))
+    if report.hits:
+        print(_("The canary was found in {count} place(s): something of the test session "
+                "survived its end.").format(count=len({h.place for h in report.hits})))
+    elif report.clean:
+        print(_("Clean: the canary was found nowhere ({files} file(s), {megabytes} MB "
+                "searched).").format(files=report.files,
+                                       megabytes=round(report.bytes / (1024 * 1024))))
+    return 0 if report.clean else 1

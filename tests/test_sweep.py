@@ -170,3 +170,44 @@ def test_the_journal_is_read_through_journalctl(tmp_path, canary):
 def test_the_kiosks_own_code_is_left_out(tmp_path, canary):
     report = sweep.sweep(canary, [os.path.dirname(sweep.__file__)])
     assert report.files == 0 and report.clean
+
+
+# -- kioskctl sweep: the agent's check on a terminal -----------------------------------
+
+def kioskctl(*args):
+    import sys
+    return subprocess.run([sys.executable, "-m", "kiosk.kioskctl", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "LANGUAGE": "fr"})
+
+
+def test_kioskctl_sweep_exit_statuses_and_messages(tmp_path, canary):
+    clean = kioskctl("sweep", "--canary", canary, "--place", str(tmp_path))
+    assert clean.returncode == 0 and clean.stdout.startswith("Propre"), clean
+    (tmp_path / "avis.pdf").write_bytes(gzip.compress(f"Marie {canary} 1234".encode()))
+    found = kioskctl("--lang", "gcf", "sweep", "--canary", canary, "--place", str(tmp_path),
+                     "--place", "journal:plus-kiosk")
+    assert found.returncode == 1, found
+    assert f"JWENN : {tmp_path}/avis.pdf (gzip:utf-8)" in found.stdout
+    assert "Marie" not in found.stdout and "1234" not in found.stdout
+    for usage in (["sweep", "--place", str(tmp_path)],                      # no canary
+                  ["sweep", "--canary", "abc", "--place", str(tmp_path)],  # found by chance
+                  ["sweep", "--canary", canary, "--place", str(tmp_path / "nowhere")]):
+        refused = kioskctl(*usage)
+        assert refused.returncode == 2 and refused.stderr, (usage, refused)
+    assert "n'existe pas" in refused.stderr
+
+
+def test_kioskctl_sweep_wants_root(monkeypatch, capsys, canary, tmp_path):
+    from kiosk import kioskctl as ctl
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert ctl.main(["--lang", "en", "sweep", "--canary", canary, "--place",
+                     str(tmp_path)]) == 2
+    assert "root" in capsys.readouterr().err
+
+
+def test_terminal_places_cover_the_issue(monkeypatch):
+    places = sweep.terminal_places(("root",))
+    for place in ("/tmp", "/var/tmp", "/var", "/run", "/dev/shm", "journal:plus-kiosk",
+                  "journal:system"):
+        assert place in places
+    assert sweep._outermost(places).count("/var/tmp") == 0  # searched once, inside /var
