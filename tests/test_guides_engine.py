@@ -128,6 +128,18 @@ def test_ameli_account_home_does_not_jump_past_my_procedures(library):
     assert ids(progress) == "ask-certificate"  # the resident's own move is kept
 
 
+def test_service_public_guides_follow_the_gouv_fr_host(library):
+    # service-public.fr moved to service-public.gouv.fr on 1 October 2025 (issue #14: 1).
+    guide = library.get("service-public-changement-adresse")
+    assert guide.start_url == "https://www.service-public.gouv.fr/"
+    progress = Progress(guide)
+    assert not progress.follow("https://www.service-public.gouv.fr/")  # already on step 1
+    assert progress.next() and ids(progress) == "log-in"
+    assert not progress.follow("https://www.service-public.gouv.fr/particuliers/vosdroits/R11193")
+    assert ids(progress) == "log-in"
+    assert Progress(guide).matching("https://www.service-public.gouv.fr/compte/se-connecter")
+
+
 def test_manual_moves_stop_at_the_ends(library):
     progress = Progress(library.get("ameli-attestation-droits"))
     assert not progress.previous()
