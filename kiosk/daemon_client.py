@@ -114,8 +114,8 @@ class DaemonClient:
         return self.request("POST", "/session/end", json_body={"reason": reason})
 
     def open_url(self, url: str, *, geometry: list[int] | None = None,
-                 language: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"url": url}
+                 language: str | None = None, slot: str = "portal") -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url, "slot": slot}
         if geometry is not None:
             body["geometry"] = geometry
         if language is not None:

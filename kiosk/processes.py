@@ -100,17 +100,25 @@ class SessionProcesses:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(entries))
 
-    def spawn(self, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+    def spawn(self, argv: Sequence[str], env: dict[str, str] | None = None,
+              slot: str = "portal") -> int:
+        """Start one browser. A session may hold one per ``slot`` (the portal's page and
+        the resident's webmail above it); every entry, whatever its slot, is in the state
+        file, so the wipe stops them all."""
         with self._lock:
             child = subprocess.Popen(list(argv), env=env, start_new_session=True,
                                      stdin=subprocess.DEVNULL)
             self._children[child.pid] = child
             started = _start_time(child.pid)
-            self._save(self._load() + [{"pid": child.pid, "start": started or 0}])
+            self._save(self._load() + [{"pid": child.pid, "start": started or 0,
+                                        "slot": slot}])
             return child.pid
 
-    def pids(self) -> list[int]:
-        return [entry["pid"] for entry in self._load() if self._ours(entry)]
+    def pids(self, slot: str | None = None) -> list[int]:
+        """Living browsers: all of them, or those of one slot (entries from before slots
+        existed are the portal's)."""
+        return [entry["pid"] for entry in self._load() if self._ours(entry)
+                and slot in (None, entry.get("slot", "portal"))]
 
     @staticmethod
     def _ours(entry: dict[str, int]) -> bool:
@@ -316,7 +324,8 @@ class BrowserUnits(SessionProcesses):
             raise LaunchError(f"systemctl {' '.join(args)}: {result.stderr.strip()}")
         return result
 
-    def spawn(self, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+    def spawn(self, argv: Sequence[str], env: dict[str, str] | None = None,
+              slot: str = "portal") -> int:
         parser = argparse.ArgumentParser(add_help=False)
         for option in ("--url", "--config", "--geometry"):
             parser.add_argument(option, default="")
@@ -340,7 +349,7 @@ class BrowserUnits(SessionProcesses):
                 env_file.unlink(missing_ok=True)  # read at start; it holds the address
             shown = self._systemctl("show", "--property=MainPID", "--value", unit).stdout
             pid = int(shown.strip() or 0)
-            self._save(self._load() + [{"unit": unit, "pid": pid}])
+            self._save(self._load() + [{"unit": unit, "pid": pid, "slot": slot}])
             return pid
 
     def _active(self, units: list[str]) -> list[str]:
@@ -353,8 +362,9 @@ class BrowserUnits(SessionProcesses):
     def _entries(self) -> list[dict[str, object]]:
         return [entry for entry in self._load() if isinstance(entry, dict) and "unit" in entry]
 
-    def pids(self) -> list[int]:
-        entries = self._entries()
+    def pids(self, slot: str | None = None) -> list[int]:
+        entries = [entry for entry in self._entries()
+                   if slot in (None, entry.get("slot", "portal"))]
         active = set(self._active([str(entry["unit"]) for entry in entries]))
         return [int(str(entry["pid"])) for entry in entries if entry["unit"] in active]
 

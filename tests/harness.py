@@ -482,6 +482,7 @@ class Stack:
     extra_site: str = ""
     idle_warning_seconds: int = 10
     shutdown_command: tuple[str, ...] = ("true",)  # never the real power-off in a test
+    webmail_url: str = ""  # a « Ma messagerie » portal (on the fake portals' host) if set
     daemon: subprocess.Popen | None = None
     shell: subprocess.Popen | None = None
 
@@ -507,6 +508,10 @@ class Stack:
                  f'\n[agent]\npin_file = "{self.root}/agent-pin"\n'
                  f"shutdown_command = {json_list(list(self.shutdown_command))}\n"
                  '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n' + self.extra_site)
+        if self.webmail_url:
+            text += ('\n[[portal]]\nid = "webmail"\nicon = "mail"\nname = { fr = "Ma messagerie", '
+                     f'gcf = "Mésajri mwen", en = "My e-mail" }}\nstart_url = "{self.webmail_url}"'
+                     '\nallow = ["portal.test"]\n')
         site.write_text(text)
         (self.root / "agent-pin").write_text(hash_pin(self.pin, iterations=1000) + "\n")
         return site

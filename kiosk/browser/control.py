@@ -14,8 +14,14 @@ import threading
 from typing import Any, Callable
 
 
-def control_name(session_id: str) -> str:
-    return f"@plus-kiosk-browser-{session_id}"
+SLOTS = ("portal", "mail")  # a session's browsers: the portal's page, the resident's webmail
+
+
+def control_name(session_id: str, slot: str = "portal") -> str:
+    """The portal browser keeps the historical name; the webmail laid over it gets its own
+    socket, so the shell's « raise » and « back » reach the one the resident sees."""
+    suffix = "" if slot == "portal" else f"-{slot}"
+    return f"@plus-kiosk-browser-{session_id}{suffix}"
 
 
 def control_address(name: str) -> str:

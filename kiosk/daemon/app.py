@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
 
-from kiosk.browser.control import control_name
+from kiosk.browser.control import SLOTS, control_name
 from kiosk.daemon import callers, errors, openapi
 from kiosk.daemon import documents as resident_documents
 from kiosk.daemon.errors import ApiError, request_language, tr
@@ -148,7 +148,10 @@ def session_end() -> Response:
 
 @api.post("/browser")
 def browser_open() -> tuple[Response, int]:
-    """Open a portal page in the session's browser (the only browser there is)."""
+    """Open a page in one of the session's browsers: ``slot`` "portal" (default) or "mail",
+    the resident's webmail laid over the portal so that a code read there can be typed
+    into the portal's page, still as it was. Opening a slot replaces only that slot's
+    browser; « Accueil » (close) and the wipe stop both."""
     rt = runtime()
     session = _current_session()
     url = _json_body().get("url")
@@ -164,13 +167,16 @@ def browser_open() -> tuple[Response, int]:
             isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10000 for v in geometry)
             and geometry[2] > 0 and geometry[3] > 0):
         raise ApiError(400, "bad_geometry", tr("The window position is not valid."))
+    slot = body.get("slot", "portal")
+    if slot not in SLOTS:
+        raise ApiError(400, "bad_slot", tr("The browser must be portal or mail."))
     language = body.get("language", rt.config.site.default_language)
     if language not in rt.config.site.languages:
         language = rt.config.site.default_language
     command = list(rt.config.browser.command)
     if not command:
         raise ApiError(409, "no_browser", tr("No browser is configured on this kiosk."))
-    for pid in rt.processes.pids():
+    for pid in rt.processes.pids(slot):
         rt.processes.stop(pid)
     argv = [*command, "--url", verdict.url]
     if rt.config.source:
@@ -183,21 +189,21 @@ def browser_open() -> tuple[Response, int]:
            "KIOSK_DOWNLOADS_DIR": str(session.dir("downloads")),
            "KIOSK_SCANS_DIR": str(session.dir("scans")),
            "KIOSK_BROWSER_DIR": str(session.dir("browser")),
-           "KIOSK_BROWSER_CONTROL": control_name(session.id),
+           "KIOSK_BROWSER_CONTROL": control_name(session.id, slot),
            "KIOSK_CONTROL_UIDS": current_app.config["KIOSK_CALLERS"].control_uids()}
     with rt.sessions.lock:  # a wipe that ran meanwhile must not miss this browser
         _still_current(session)
         try:
-            pid = rt.processes.spawn(argv, env=env)
+            pid = rt.processes.spawn(argv, env=env, slot=slot)
         except OSError:
             raise ApiError(503, "browser_failed",
                            tr("The browser could not be started.")) from None
-    return jsonify({"pid": pid, "url": verdict.url}), 201
+    return jsonify({"pid": pid, "url": verdict.url, "slot": slot}), 201
 
 
 @api.post("/browser/close")
 def browser_close() -> Response:
-    """Back to the home screen: the session goes on, its browser does not."""
+    """Back to the home screen: the session goes on, its browsers (both slots) do not."""
     rt = runtime()
     stopped = rt.processes.pids()
     for pid in stopped:

@@ -99,10 +99,12 @@ def document() -> dict[str, Any]:
         "/api/v1/browser": {"post": _op(
             "Open an allowed page in the session's browser",
             {"201": _json({"type": "object", "properties": {"pid": {"type": "integer"},
-                                                             "url": {"type": "string"}}},
+                                                             "url": {"type": "string"},
+                                                             "slot": {"type": "string"}}},
                           "Browser started"), **_errors(400, 403, 409, 503)},
             _body({"type": "object", "required": ["url"],
                    "properties": {"url": {"type": "string"},
+                                  "slot": {"type": "string", "enum": ["portal", "mail"]},
                                   "language": {"type": "string"},
                                   "geometry": {"type": "array", "minItems": 4, "maxItems": 4,
                                                "items": {"type": "integer", "minimum": 0,

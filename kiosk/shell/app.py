@@ -29,12 +29,14 @@ from kiosk.guides.library import pick
 from kiosk.guides.progress import Progress
 from kiosk.guides.search import GuideIndex
 from kiosk.i18n import LANGUAGES, N_, translation
-from kiosk.shell import heartbeat, speech
+from kiosk.shell import heartbeat, speech, webmail
 
 WELCOME_CYCLE_SECONDS = 3.0
 END_SCREEN_SECONDS = 6.0
 ACTIVITY_INTERVAL_SECONDS = 5.0
 CONTROL_BAR_WIDTH = 260
+# Screens shown during a session (touches there keep it alive; its end leaves them).
+SESSION_SCREENS = ("home", "portal", "guides", "guide", "documents", "webmail")
 # Texts the layout (kiosk.kv) shows through app.t(): listed here for the catalogues.
 SHELL_TEXTS = (
     N_("Agent PIN"), N_("Agent menu"), N_("Are you still there?"), N_("Back"), N_("Cancel"),
@@ -59,7 +61,7 @@ SHELL_TEXTS = (
     N_("No guide for this site yet."), N_("Careful:"), N_("My documents"),
     N_("Saved from the site"), N_("{pages} page(s)"), N_("Print this document"),
     N_("Back to the site"),
-)
+) + webmail.WEBMAIL_TEXTS
 WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
                  "gcf": "Touché lékran an pou koumansé",
                  "en": "Touch the screen to start"}
@@ -108,7 +110,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
     from kivy.properties import (BooleanProperty, DictProperty, ListProperty, NumericProperty,
                                  StringProperty)
 
-    class ShellApp(App):
+    class ShellApp(webmail.mixin(), App):
         lang = StringProperty(config.site.default_language)
         scale = NumericProperty(1.0)
         contrast = BooleanProperty(False)
@@ -150,6 +152,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                              "guides": len(self.guides.for_portal(p.id)),
                              "icon": icon_file(p.icon)}
                             for p in config.portal]
+            self.webmails = webmail.choices(config)
             self.bind(lang=lambda *a: self.refresh_guide_texts(),
                       scale=lambda *a: self.resize_for_panel())
 
@@ -269,6 +272,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 x, y = widget.to_window(*widget.center)
                 return [int(x), int(height - y)]
 
+            targets.update(self.mail_targets(place))
             tiles = self.root.ids.get("tiles")
             if tiles is not None and tiles.get_root_window() is not None:
                 for index, tile in enumerate(reversed(tiles.children)):
@@ -330,9 +334,16 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.record("portal", id=portal["id"])
             self.current_portal = portal["id"]
             self.close_guide(resize=False)
+            if portal["id"] == webmail.PORTAL_ID:
+                self.open_mail_chooser()  # which webmail: kiosk/shell/webmail.py
+                return
             geometry = self.browser_geometry()
+
+            def opened(result: Any) -> None:
+                self.portal_opened(portal["id"])
+                self.go("portal")
             self.call(lambda c: c.open_url(portal["url"], geometry=geometry, language=self.lang),
-                      lambda result: self.go("portal"))
+                      opened)
 
         # -- guides ----------------------------------------------------------------------
 
@@ -399,10 +410,16 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.guide_open = True
             self.refresh_guide_texts()
             self.record("guide_start", id=guide.id)
+            if guide.portal == webmail.PORTAL_ID:
+                self.open_mail_chooser()
+                return
             geometry = self.browser_geometry()
+
+            def opened(result: Any) -> None:
+                self.portal_opened(guide.portal)
+                self.go("portal")
             self.call(lambda c: c.open_url(guide.start_url, geometry=geometry,
-                                           language=self.lang),
-                      lambda result: self.go("portal"))
+                                           language=self.lang), opened)
 
         def follow_guide(self, guide_id: str) -> None:
             guide = self.guides.get(guide_id)
@@ -437,7 +454,8 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         def resize_for_panel(self) -> None:
             geometry = self.browser_geometry()
             if self.screen == "portal":
-                self.tell_browser("geometry " + ",".join(str(v) for v in geometry))
+                for slot in ("portal", "mail") if self.mail_open else ("portal",):
+                    self.tell_browser("geometry " + ",".join(str(v) for v in geometry), slot)
                 Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
         def refresh_guide_texts(self) -> None:
@@ -501,8 +519,10 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                       lambda result: self.show_message(
                           self.t("The guide is being printed.", self.lang)))
 
-        def tell_browser(self, word: str) -> None:
-            """One word to the session's browser (back, raise…) through its control socket."""
+        def tell_browser(self, word: str, slot: str | None = None) -> None:
+            """One word (back, raise…) to one of the session's browsers through its control
+            socket: by default the one on top (the webmail's or the portal's)."""
+            slot = slot or self.shown_slot()
             def job(client: DaemonClient) -> Any:
                 import socket
                 from kiosk.browser.control import control_address, control_name
@@ -512,7 +532,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
                     control.settimeout(3)
                     try:
-                        control.connect(control_address(control_name(session["id"])))
+                        control.connect(control_address(control_name(session["id"], slot)))
                         control.sendall(word.encode() + b"\n")
                         return control.recv(16)
                     except OSError:
@@ -534,6 +554,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
 
         def go_home(self) -> None:
             self.close_guide(resize=False)
+            self.forget_mail()
             self.call(lambda c: c.close_browser(), lambda result: self.go("home"))
 
         def finish(self) -> None:
@@ -548,6 +569,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.contrast = False
             self.close_guide(resize=False)
             self.guide_detail = {}
+            self.forget_mail()
             self.documents = []  # names and the preview of the resident's files: forgotten
             self.document = {}
             if self.root is not None and "document_preview" in self.root.ids:
@@ -762,13 +784,13 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 if self.countdown >= 0 and status["session"] is not None:
                     self.cover_browser(False)
                 self.countdown = -1
-            in_session = self.screen in ("home", "portal", "guides", "guide", "documents")
+            in_session = self.screen in SESSION_SCREENS
             if in_session and status["session"] is None:
                 self.on_ended(status.get("last_wipe") or {"reason": "idle"})
 
         def on_touch(self, window: Any, touch: Any) -> bool:
             now = time.monotonic()
-            if self.screen in ("home", "portal", "guides", "guide", "documents") and \
+            if self.screen in SESSION_SCREENS and \
                     now - self._last_activity > ACTIVITY_INTERVAL_SECONDS:
                 self._last_activity = now
                 self.call(lambda c: c.activity(), failed=lambda error: None)
