@@ -75,7 +75,7 @@ class Portals:
 
     def __init__(self):
         self.hits: list[tuple[str, str]] = []
-        self.agents: set[str] = set()
+        self.agents: list[str] = []  # the User-Agent of each hit
         self.servers: list[ThreadingHTTPServer] = []
 
     def start(self, tls_cert: Path | None = None) -> int:
@@ -98,7 +98,7 @@ class Portals:
                 host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
                 port = self.server.server_address[1]
                 portals.hits.append((host, self.path))
-                portals.agents.add(self.headers.get("User-Agent") or "")
+                portals.agents.append(self.headers.get("User-Agent") or "")
                 route = ROUTES.get((host, self.path))
                 if route is None:
                     self.send(404)
@@ -408,22 +408,24 @@ def test_step_landing_on_a_page_its_pattern_no_longer_matches_is_drift(lab, tmp_
 def test_clean_site_exits_0_and_a_sign_in_step_is_a_note(lab, tmp_path, capsys):
     portals, proxy, _certs = lab
     path = guide_site(tmp_path, portals, proxy, [("account", "/espace/"), ("help", "/aide/")])
+    before = len(portals.agents)
     status, report = run_probe(capsys, path)
     assert status == 0 and report["drift"] == 0 and report["notes"] == 1
     [note] = by_url(report, f"http://guide.test:{portals.http_port}/espace/")["findings"]
     assert note["kind"] == "other_step" and note["severity"] == "note" and "login" in \
         note["message"]
-    assert report["user_agent"] in portals.agents
+    sent = portals.agents[before:]
+    assert len(sent) == 5 and set(sent) == {probe.user_agent()}  # /, /connexion, /espace/ (2), /aide/
 
 
-def test_the_probe_sends_the_browsers_user_agent(lab):
-    portals, _proxy, _certs = lab
+def test_the_probe_sends_the_browsers_user_agent_with_or_without_qt(monkeypatch):
     network = pytest.importorskip("kiosk.browser.network")
     pytest.importorskip("qtpy.QtWebEngineCore")
-    assert probe.CHROME_UA.format(major=probe.CHROME_MAJOR) == network.plain_chrome(), \
+    browser = network.plain_chrome()
+    assert probe.user_agent() == browser and "QtWebEngine" not in browser
+    monkeypatch.setitem(sys.modules, "qtpy.QtWebEngineCore", None)  # Qt cannot be imported
+    assert probe.user_agent() == browser, \
         "update kiosk.probe.CHROME_MAJOR to the engine's Chromium version"
-    assert probe.user_agent() == network.plain_chrome()
-    assert "QtWebEngine" not in probe.user_agent()
 
 
 def test_direct_mode_and_exit_2_when_the_proxy_is_down(lab, tmp_path, capsys):
