@@ -164,7 +164,6 @@ def test_one_session_through_the_shell_leaves_no_canary(tmp_path, home, xvfb, pr
                    since=mark)
         wait_for(lambda: any(path.startswith(f"/canary/{canary}?q=")
                              for _, path in fake_portals.hits), timeout=30, what="the page")
-        wait_for(lambda: (client.status()["session"] or {}).get("id") and True, what="session")
         # « Scanner », then « Imprimer » the scan in full.
         mark = len(stack.events())
         stack.tap("portal_scan", "portal")
