@@ -50,7 +50,7 @@ def test_bundled_espace_sud_file_is_valid_and_complete():
     assert site.site.kind == "bus" and site.site.languages == ("fr", "gcf", "en")
     ids = [p.id for p in site.portal]
     assert ids == ["impots", "caf", "france-travail", "ameli", "edf", "sme", "ants",
-                   "service-public"]
+                   "service-public", "webmail"]
     policy = site.policy()
     for portal in site.portal:
         assert policy.decide(portal.start_url).allowed, portal.id
