@@ -22,7 +22,7 @@ def test_every_procedure_of_the_reference_has_a_guide(library):
     assert len(library) >= 20
     portals = {g.portal for g in library.guides}
     assert portals == {"impots", "caf", "france-travail", "ameli", "ants", "edf", "sme",
-                       "service-public"}
+                       "service-public", "webmail"}
     for guide in library.guides:  # the panel can always show something in each language
         for step in guide.steps:
             assert all(step.title[lang] and step.text[lang] for lang in ("fr", "gcf", "en"))
@@ -172,3 +172,17 @@ def test_search_by_portal_and_nothing_found(library):
     assert {g.portal for g in index.search("attestation", portal="caf")} == {"caf"}
     assert index.search("zzzz introuvable") == []
     assert index.search("   ") == []
+
+
+def test_the_webmail_code_guide_never_jumps_ahead_whatever_the_webmail(library):
+    """Its steps share one pattern (the resident's webmail may be any of the list): the
+    panel stays where the resident is and « Suivant » moves on."""
+    progress = Progress(library.get("webmail-lire-code"))
+    assert (progress.index, progress.total) == (0, 9)
+    for address in ("https://messagerie.orange.fr/", "https://accounts.google.com/v3/signin",
+                    "https://mail.google.com/mail/u/0/", "https://outlook.live.com/mail/0/"):
+        progress.follow(address)
+        assert progress.index == 0, address
+    assert progress.next() and progress.next() and ids(progress) == "sign-in"
+    progress.follow("https://accounts.google.com/v3/signin/challenge/pwd")
+    assert ids(progress) == "sign-in"

@@ -87,7 +87,7 @@ def test_check_config_prints_effective_rules_with_their_source():
     assert any(line.split()[:3] == ["block", "*", "kiosk"] for line in lines)
     assert any(line.split() == ["allow", "franceconnect.gouv.fr", "shared", "rules"] for line in lines)
     assert any(line.split() == ["allow", "ants.gouv.fr", "portal", "ants"] for line in lines)
-    assert "8 portals: the site file is valid." in result.stdout
+    assert "9 portals: the site file is valid." in result.stdout
 
 
 def test_config_found_through_environment(tmp_path):
