@@ -507,7 +507,11 @@ class Stack:
                  f"\n[browser]\ncommand = {json_list(browser)}\n"
                  f'\n[agent]\npin_file = "{self.root}/agent-pin"\n'
                  f"shutdown_command = {json_list(list(self.shutdown_command))}\n"
-                 '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n' + self.extra_site)
+                 '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n'
+                 # as on a terminal: the root step that deletes CUPS's own copies of
+                 # cut-short prints (plus-kiosk-cups-clean.service there; here, in place)
+                 f"\n[printing]\ncleanup_command = {json_list(self.cupsd.cleanup_command)}\n"
+                 + self.extra_site)
         if self.webmail_url:
             text += ('\n[[portal]]\nid = "webmail"\nicon = "mail"\nname = { fr = "Ma messagerie", '
                      f'gcf = "Mésajri mwen", en = "My e-mail" }}\nstart_url = "{self.webmail_url}"'

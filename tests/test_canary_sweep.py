@@ -35,7 +35,6 @@ wipes at start-up) and after a cupsd restart mid-print.
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import string
@@ -127,13 +126,10 @@ def test_one_session_through_the_shell_leaves_no_canary(tmp_path, home, xvfb, pr
     canary = new_canary()
     cupsd = private_cupsd
     fake_portals.canary = canary  # in memory: the site file names /canary only
-    # The daemon as on a terminal: SANE's test scanner, and the root step that deletes
-    # CUPS's own copies of cut-short prints (plus-kiosk-cups-clean.service there; the
-    # same cleaning against this cupsd here, as the harness's Daemon has it).
-    extra = ('\n[scanning]\ndevice = "test"\n'
-             f"\n[printing]\ncleanup_command = {json.dumps(cupsd.cleanup_command)}\n")
+    # The daemon as on a terminal: SANE's test scanner (the harness's Stack already runs
+    # the root step that deletes CUPS's own copies of cut-short prints).
     stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/canary"),
-                  extra_site=extra, idle_warning_seconds=300)
+                  extra_site='\n[scanning]\ndevice = "test"\n', idle_warning_seconds=300)
     portals.canary_pdf(canary)  # drawn before the clock of any wait starts
     stack.start()
     client = DaemonClient(tmp_path / "daemon.sock")
