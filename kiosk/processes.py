@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kiosk.i18n import _
+from kiosk.keepout import keep_out_listed
 
 log = logging.getLogger(__name__)
 TERM_GRACE_SECONDS = 1.5
@@ -341,6 +342,7 @@ class BrowserUnits(SessionProcesses):
             for key in BROWSER_WRITES:
                 if env.get(key):
                     os.chmod(env[key], 0o770)  # the resident's group (the daemon's own) writes
+                    keep_out_listed(env[key], env.get("KIOSK_KEEP_OUT_UIDS", ""))
             self.env_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
             env_file.write_text("".join(_env_line(k, v) for k, v in values.items()))
             try:

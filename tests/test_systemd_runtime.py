@@ -100,6 +100,16 @@ def test_browser_starts_as_a_unit_with_only_the_session_values(units, tmp_path):
     assert units.pids() == [] and ["stop", unit] in units.calls()
 
 
+def test_the_shells_user_is_kept_out_of_what_the_browser_writes(units, tmp_path):
+    """The shell shares the browser's group (the daemon's socket), not its folders."""
+    from kiosk.keepout import refused_uids
+    env = {**session_env(tmp_path), "KIOSK_KEEP_OUT_UIDS": "4343"}
+    units.spawn(["kiosk-browser", "--url", "https://www.caf.fr/"], env=env)
+    assert refused_uids(env["KIOSK_DOWNLOADS_DIR"]) == [4343]
+    assert refused_uids(env["KIOSK_BROWSER_DIR"]) == [4343]
+    assert os.stat(env["KIOSK_DOWNLOADS_DIR"]).st_mode & 0o777 == 0o770
+
+
 def test_wipe_stops_every_browser_unit_even_unrecorded_ones(units, tmp_path):
     units.spawn(["kiosk-browser", "--url", "https://www.caf.fr/"], env=session_env(tmp_path))
     (unit,) = units.units()

@@ -190,7 +190,8 @@ def browser_open() -> tuple[Response, int]:
            "KIOSK_SCANS_DIR": str(session.dir("scans")),
            "KIOSK_BROWSER_DIR": str(session.dir("browser")),
            "KIOSK_BROWSER_CONTROL": control_name(session.id, slot),
-           "KIOSK_CONTROL_UIDS": current_app.config["KIOSK_CALLERS"].control_uids()}
+           "KIOSK_CONTROL_UIDS": current_app.config["KIOSK_CALLERS"].control_uids(),
+           "KIOSK_KEEP_OUT_UIDS": current_app.config["KIOSK_CALLERS"].keep_out_uids()}
     with rt.sessions.lock:  # a wipe that ran meanwhile must not miss this browser
         _still_current(session)
         try:

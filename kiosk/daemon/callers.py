@@ -138,6 +138,10 @@ class Callers:
             return True
         return role in ROUTES.get(endpoint, frozenset())
 
+    def keep_out_uids(self) -> str:
+        """Who may not write where the browser writes: the shell (it shares the group)."""
+        return ",".join(str(uid) for uid in sorted(self.shell - {os.getuid()}))
+
     def control_uids(self) -> str:
         """Who the browser's control socket answers: the daemon and the shell."""
         return ",".join(str(uid) for uid in sorted({os.getuid(), *self.shell}))
