@@ -39,6 +39,7 @@ setup(
         "pyyaml>=6.0",
         "jsonschema>=4.20",
         "reportlab>=4.0",
+        "prometheus_client>=0.16",  # fleet health for node_exporter's textfile collector
     ],
     extras_require={
         "test": ["pytest>=7.4,<9", "hypothesis>=6.90", "schemathesis>=3.30,<5",

@@ -242,6 +242,16 @@ class Proxy(_Section):
         return f"http://{self.listen}" if self.listen else ""
 
 
+def _check_optional_path(text: str) -> str:
+    return _check_path(text) if text else text
+
+
+class Monitoring(_Section):
+    # The daemon's state for node_exporter's textfile collector (kiosk/metrics.py): Debian's
+    # prometheus-node-exporter reads *.prom in this folder; "" = no metrics written.
+    textfile: Annotated[StrictStr, AfterValidator(_check_optional_path)] = "/var/lib/prometheus/node-exporter/plus_kiosk.prom"
+
+
 class Guides(_Section):
     public_base_url: Annotated[StrictStr, AfterValidator(_check_base_url)] = ""
     extra_dir: StrictStr = ""         # a folder of the site's own guides, beside the bundled ones
@@ -292,6 +302,7 @@ class SiteConfig(_Section):
     proxy: Proxy = Proxy()
     agent: Agent = Agent()
     guides: Guides = Guides()
+    monitoring: Monitoring = Monitoring()
     filter: Filter = Filter()
     portal: tuple[Portal, ...] = Field(min_length=1)
     bus_stop: tuple[BusStop, ...] = ()
