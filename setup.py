@@ -39,6 +39,7 @@ setup(
         "pyyaml>=6.0",
         "jsonschema>=4.20",
         "reportlab>=4.0",
+        "matplotlib>=3.6",  # kioskctl stats report: charts, Agg backend (no screen)
         "prometheus_client>=0.16",  # fleet health for node_exporter's textfile collector
     ],
     extras_require={

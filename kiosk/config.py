@@ -257,6 +257,23 @@ class Guides(_Section):
     extra_dir: StrictStr = ""         # a folder of the site's own guides, beside the bundled ones
 
 
+# The funders' procedure categories (kioskctl stats): a portal's own, else its id's default.
+CATEGORIES = ("identity", "family", "health", "work", "housing", "money", "energy", "other")
+DEFAULT_CATEGORIES = {"ants": "identity", "caf": "family", "ameli": "health",
+                      "france-travail": "work", "impots": "money", "edf": "energy",
+                      "sme": "energy"}
+
+
+class Records(_Section):
+    # The anonymous session records (kiosk.records): outside data_dir, whose wipe would
+    # take them for a resident's leftovers; on a terminal systemd's StateDirectory.
+    path: AbsolutePath = "/var/lib/plus-kiosk-records/records.sqlite"
+    retention_days: StrictInt = Field(default=400, ge=1, le=3660)
+    # "" = a hash of /etc/machine-id (never the raw id); else letters, digits, "-"
+    terminal_id: Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]{0,32}$")] = ""
+    feedback_seconds: StrictInt = Field(default=300, ge=1, le=3600)  # end screen's question
+
+
 class Filter(_Section):
     allow: tuple[Rule, ...] = ()
     block: tuple[Rule, ...] = ()
@@ -286,6 +303,12 @@ class Portal(_Section):
     # the tile's picture: a bundled pictogram (water, electricity, health, car, work,
     # family, tax, public) or the absolute path of the site's own PNG
     icon: Annotated[StrictStr, AfterValidator(_check_icon)] = ""
+    # the funders' category (CATEGORIES); "" = the default for the id, else "other"
+    category: Literal["", *CATEGORIES] = ""  # type: ignore[valid-type]
+
+    @property
+    def funder_category(self) -> str:
+        return self.category or DEFAULT_CATEGORIES.get(self.id, "other")
 
 
 class SiteConfig(_Section):
@@ -302,6 +325,7 @@ class SiteConfig(_Section):
     proxy: Proxy = Proxy()
     agent: Agent = Agent()
     guides: Guides = Guides()
+    records: Records = Records()
     monitoring: Monitoring = Monitoring()
     filter: Filter = Filter()
     portal: tuple[Portal, ...] = Field(min_length=1)
