@@ -173,3 +173,28 @@ class DaemonClient:
 
     def agent_reset(self, token: str) -> dict[str, Any]:
         return self.request("POST", "/agent/reset", headers={"Authorization": f"Bearer {token}"})
+
+    # -- help and statistics: never an error a resident could see ------------------------
+
+    def _tolerant(self, path: str, body: dict[str, Any]) -> Any:
+        """Statistics must never stop a resident: a daemon without the route (404, an older
+        one) answers None; other errors still raise (the shell silences them too)."""
+        try:
+            return self.request("POST", path, json_body=body)
+        except DaemonError as error:
+            if error.status in (404, 405):
+                return None
+            raise
+
+    def ask_help(self, asked: bool = True) -> dict[str, Any] | None:
+        """« Besoin d'aide »: an agent is asked for (True) or the request cancelled (False)."""
+        return self._tolerant("/help", {"asked": bool(asked)})
+
+    def usage(self, kind: str, value: str) -> Any:
+        """What the resident used, for the anonymous records: fixed kinds and ids only
+        (portal_opened, guide_started, guide_finished, language, text_size, contrast)."""
+        return self._tolerant("/session/usage", {"kind": kind, "value": value})
+
+    def feedback(self, answer: str) -> Any:
+        """The end screen's question, for the session that just ended: yes, partly or no."""
+        return self._tolerant("/session/feedback", {"answer": answer})

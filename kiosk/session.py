@@ -63,6 +63,7 @@ class Session:
     last_activity: float = 0.0
     jobs: list[int] = field(default_factory=list)
     location: str = ""  # the page the browser shows (memory only; dies with the session)
+    help_asked: bool = False  # « Besoin d'aide » (POST /help); dies with the session at the wipe
 
     def dir(self, name: str) -> Path:
         return self.root / name

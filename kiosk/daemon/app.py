@@ -107,6 +107,7 @@ def status() -> Response:
         "state": sessions.state,
         "session": session.as_dict() if session else None,
         "countdown": sessions.countdown_left(),
+        "help_asked": bool(session and session.help_asked),  # for the agents' view
         "leftovers": sessions.leftover_counts(),  # kinds and counts: names stay out
         "printer": printer_info,
         "scanner": rt.scanner_status,
@@ -404,6 +405,22 @@ def browser_location() -> Response:
         _still_current(session)
         session.location = url
     return jsonify({"location": url})
+
+
+@api.post("/help")
+def help_asked() -> Response:
+    """« Besoin d'aide »: the resident asks for an agent (``asked`` true), or cancels; an
+    agent clears it the same way. It lives on the session and dies with it at the wipe."""
+    rt = runtime()
+    asked = _json_body().get("asked")
+    if not isinstance(asked, bool):
+        raise ApiError(400, "bad_help", tr("The request must say asked: true or false."))
+    session = _current_session()
+    with rt.sessions.lock:
+        _still_current(session)
+        session.help_asked = asked
+    log.info("help %s", "asked" if asked else "cleared")
+    return jsonify({"help_asked": asked})
 
 
 # -- agents ------------------------------------------------------------------------

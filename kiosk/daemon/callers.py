@@ -46,7 +46,8 @@ ROUTES: dict[str, frozenset[str]] = {
         "browser_open", "browser_close",
         "print_document", "print_job", "print_guide",
         "scan", "scan_pdf", "share",
-        "documents", "document_page", "document_print")},
+        "documents", "document_page", "document_print",
+        "help_asked")},
     # The browser reports real input (so an active resident is not wiped) and its page.
     "api.session_activity": frozenset({SHELL, BROWSER}),
     "api.browser_location": frozenset({BROWSER}),

@@ -52,6 +52,7 @@ SCHEMAS: dict[str, Any] = {
                    "state": {"type": "string", "enum": ["idle", "active", "warning", "wiping"]},
                    "session": {"allOf": [_ref("Session")], "nullable": True},
                    "countdown": {"type": "integer", "nullable": True},
+                   "help_asked": {"type": "boolean"},
                    "leftovers": _LEFTOVERS,
                    "printer": {"type": "object"}, "scanner": {"type": "object"},
                    "devices": {"type": "array", "items": {"type": "object"}},
@@ -112,6 +113,13 @@ def document() -> dict[str, Any]:
         "/api/v1/browser/close": {"post": _op("Close the session's browser", {
             "200": _json({"type": "object", "properties": {
                 "stopped": {"type": "array", "items": {"type": "integer"}}}}, "Stopped")})},
+        "/api/v1/help": {"post": _op(
+            "« Besoin d'aide »: the resident asks for an agent (true) or cancels (false)",
+            {"200": _json({"type": "object", "required": ["help_asked"],
+                           "properties": {"help_asked": {"type": "boolean"}}}, "Recorded"),
+             **_errors(400, 409)},
+            _body({"type": "object", "required": ["asked"],
+                   "properties": {"asked": {"type": "boolean"}}}, required=True))},
         "/api/v1/browser/location": {"post": _op(
             "The browser reports the page it shows (the guide panel follows it)",
             {"200": _json({"type": "object", "properties": {"location": {"type": "string"}}},
