@@ -122,12 +122,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_phone(text: str) -> str:
+    """A number a resident can dial: digits, spaces, dots, dashes, a leading +."""
+    if text and not (re.fullmatch(r"\+?[0-9][0-9 .-]{2,22}[0-9]", text)
+                     and sum(c.isdigit() for c in text) >= 4):
+        raise PydanticCustomError("help_phone", _(
+            "must be a phone number such as \"0596 12 34 56\", or \"\", not '{value}'"),
+            {"value": text})
+    return text
+
+
 class Site(_Section):
     name: Text
     commune: Text
     kind: Literal["municipal", "bus"]
     default_language: Language = "fr"
     languages: tuple[Language, ...] = Field(default=LANGUAGES, min_length=1)
+    # « Besoin d'aide » at a town-hall terminal: the number shown to call for help ("" = none)
+    help_phone: Annotated[StrictStr, AfterValidator(_check_phone)] = ""
 
 
 class Session(_Section):

@@ -43,3 +43,19 @@ def test_statistics_calls_never_fail_on_a_daemon_without_their_routes(daemon):
     assert client._tolerant("/nothing-here", {"kind": "language", "value": "fr"}) is None
     with pytest.raises(DaemonError):
         client._tolerant("/session/end", {"reason": "bored"})  # 400: not swallowed
+
+
+def test_the_help_phone_is_validated_and_documented_in_the_bundled_site():
+    from pathlib import Path
+
+    from kiosk import config as site_config
+    text = Path(site_config.bundled_config()).read_text()
+    assert 'help_phone = ""' in text and "Besoin d'aide" in text  # commented beside the key
+    assert site_config.load_text(text).site.help_phone == ""
+    for number in ("0596 12 34 56", "+596 596 12 34 56", "05.96.12.34.56"):
+        loaded = site_config.load_text(text.replace('help_phone = ""', f'help_phone = "{number}"'))
+        assert loaded.site.help_phone == number
+    for wrong in ("mairie", "12", "0596 12 34 56 ou 0696", "https://evil.example/"):
+        with pytest.raises(site_config.ConfigError) as caught:
+            site_config.load_text(text.replace('help_phone = ""', f'help_phone = "{wrong}"'))
+        assert "site.help_phone" in str(caught.value) and "0596 12 34 56" in str(caught.value)
