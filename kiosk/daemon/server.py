@@ -27,7 +27,7 @@ from typing import Sequence
 import waitress
 
 from kiosk import config as site_config
-from kiosk import sdnotify
+from kiosk import metrics, sdnotify
 from kiosk.daemon.app import MAX_UPLOAD_BYTES, create_app
 from kiosk.daemon.callers import install_channel
 from kiosk.daemon.runtime import Runtime
@@ -131,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runtime = Runtime.build(config, data_dir)
     runtime.start()  # the boot wipe happens here, before anyone can connect
-    server = waitress.create_server(create_app(runtime, str(socket_path)),
+    app = create_app(runtime, str(socket_path))
+    # The shell's polls tell the agents' office whether its screen loop still turns.
+    metrics.watch_shell(app, lambda: getattr(runtime, "metrics", None))
+    server = waitress.create_server(app,
                                     unix_socket=str(socket_path),
                                     unix_socket_perms="660", threads=8, ident="plus-kiosk",
                                     **SERVER_LIMITS)
