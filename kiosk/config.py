@@ -261,7 +261,13 @@ def _check_optional_path(text: str) -> str:
 class Monitoring(_Section):
     # The daemon's state for node_exporter's textfile collector (kiosk/metrics.py): Debian's
     # prometheus-node-exporter reads *.prom in this folder; "" = no metrics written.
-    textfile: Annotated[StrictStr, AfterValidator(_check_optional_path)] = "/var/lib/prometheus/node-exporter/plus_kiosk.prom"
+    textfile: Annotated[StrictStr, AfterValidator(_check_optional_path)] = \
+        "/var/lib/prometheus/node-exporter/plus_kiosk.prom"
+    # Where node_exporter listens (kiosk-provision): the terminal's address on the agents'
+    # network, e.g. "192.168.10.20:9100"; loopback by default, never every interface (the
+    # bus's public wifi and its 4G uplink would be offered the machine's metrics).
+    listen: Annotated[StrictStr, Field(pattern=r"^(\[[0-9a-fA-F:.]+\]|[0-9.]+):[0-9]{1,5}$")] = \
+        "127.0.0.1:9100"
 
 
 class Guides(_Section):

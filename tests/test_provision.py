@@ -39,11 +39,17 @@ def seed_tree(root: Path) -> Path:
         'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n"
                                          "lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n"
-                                         "proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n")
-    (root / "etc" / "group").write_text("root:x:0:\nlp:x:7:\nproxy:x:13:\nsudo:x:27:\n")
+                                         "proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n"
+                                         # Debian's prometheus-node-exporter makes it
+                                         "prometheus:x:105:107::/var/lib/prometheus:"
+                                         "/usr/sbin/nologin\n")
+    (root / "etc" / "group").write_text("root:x:0:\nlp:x:7:\nproxy:x:13:\nsudo:x:27:\n"
+                                        "prometheus:x:107:\n")
     (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\nlp:*:19000:0:99999:7:::\n"
-                                         "proxy:*:19000:0:99999:7:::\n")
-    (root / "etc" / "gshadow").write_text("root:*::\nlp:*::\nproxy:*::\nsudo:*::\n")
+                                         "proxy:*:19000:0:99999:7:::\n"
+                                         "prometheus:!:19000::::::\n")
+    (root / "etc" / "gshadow").write_text("root:*::\nlp:*::\nproxy:*::\nsudo:*::\n"
+                                          "prometheus:!::\n")
     (root / "etc" / "cups" / "cupsd.conf").write_text(CUPSD_CONF)
     return root
 
@@ -441,3 +447,46 @@ def test_cups_copies_folder_in_memory_and_the_clean_step_installed(provisioned):
     assert 'action.lookup("unit") == "plus-kiosk-cups-clean.service"' in rule
     conf = (root / "etc/cups/cupsd.conf").read_text()  # the directives stay
     assert all(f"{key} {value}".strip() in conf for key, value in layout.CUPSD_DIRECTIVES.items())
+
+
+def test_node_exporter_serves_the_daemons_textfile_on_the_sites_address(provisioned, tmp_path):
+    root, _, _ = provisioned
+    assert "prometheus-node-exporter" in system.PACKAGES
+    # The daemon writes (owner), node_exporter reads (group, inherited by the daemon's
+    # 0640 files through setgid); the resident's users neither.
+    assert owner(root, "/var/lib/prometheus/node-exporter") == ("plus-kiosk", "prometheus",
+                                                               0o2750)
+    assert ids(root, "group")["prometheus"][3] == ""
+    defaults = (root / "etc/default/prometheus-node-exporter").read_text()
+    assert 'ARGS="--web.listen-address=127.0.0.1:9100 ' \
+        '--collector.textfile.directory=/var/lib/prometheus/node-exporter"' in defaults
+    wants = root / "etc/systemd/system/multi-user.target.wants/prometheus-node-exporter.service"
+    assert os.readlink(wants) == "/lib/systemd/system/prometheus-node-exporter.service"
+    unit = (ROOT / "systemd" / "plus-kiosk-daemon.service").read_text()
+    assert "ReadWritePaths=-/var/lib/prometheus/node-exporter\n" in unit
+    # The agents' network address, from the site file; "" turns the kiosk's metrics off.
+    site = site_file(tmp_path, **{'textfile = "/var/lib/prometheus/node-exporter/plus_kiosk.prom"':
+                                  'textfile = ""\nlisten = "192.168.10.20:9100"'})
+    again = provision(root, site)
+    assert again.returncode == 0, again.stderr
+    assert (root / "etc/default/prometheus-node-exporter").read_text().endswith(
+        'ARGS="--web.listen-address=192.168.10.20:9100"\n')
+    assert "prometheus-node-exporter" in again.stdout
+
+
+def test_node_exporter_everywhere_is_refused(tmp_path, capsys):
+    site = site_file(tmp_path, **{'textfile = "/var/lib/prometheus/node-exporter/plus_kiosk.prom"':
+                                  'textfile = ""\nlisten = ":9100"'})
+    result = provision(seed_tree(tmp_path / "root"), site)
+    assert result.returncode != 0 and "monitoring.listen" in result.stderr + result.stdout
+
+
+def test_a_tree_without_node_exporters_user_is_told_not_broken(tmp_path):
+    root = seed_tree(tmp_path / "root")
+    for table in ("passwd", "group", "shadow", "gshadow"):
+        path = root / "etc" / table
+        path.write_text("".join(line + "\n" for line in path.read_text().splitlines()
+                                if not line.startswith("prometheus:")))
+    result = provision(root, site_file(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "prometheus" in result.stdout and not (root / "var/lib/prometheus").exists()

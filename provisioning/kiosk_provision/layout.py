@@ -13,16 +13,25 @@ import secrets
 import stat
 import sys
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from kiosk import config as site_config
 from kiosk.i18n import _
 from kiosk_provision import firewall
-from kiosk_provision.site import AGENT_PIN_FILE, BROWSER_USER, PROXY_USER, RESIDENT
+from kiosk_provision.site import (
+    AGENT_PIN_FILE,
+    BROWSER_USER,
+    DAEMON_USER,
+    PROXY_USER,
+    RESIDENT,
+)
 from kiosk_provision.tree import ProvisionError, Tree
 
 ETC = "/etc/plus-kiosk"
 UNIT_DIR = "/etc/systemd/system"
+NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"
+NODE_EXPORTER_DEFAULTS = "/etc/default/prometheus-node-exporter"
+NODE_EXPORTER_USER = "prometheus"
 JOURNALD_CONF = "/etc/systemd/journald@plus-kiosk.conf"  # LogNamespace=plus-kiosk
 # unit file → what it belongs to, and the target that wants it ("" = started on demand).
 UNITS = {
@@ -123,6 +132,28 @@ def firewall_rules(tree: Tree, config: site_config.SiteConfig) -> str:
                               config.proxy.host, config.proxy.port)
 
 
+def node_exporter(tree: Tree, config: site_config.SiteConfig, mark) -> None:
+    """Debian's node_exporter, on the address the site names (loopback by default), serving
+    the daemon's textfile: its folder is the daemon's (owner) and node_exporter's (group,
+    setgid: the daemon's 0640 files are readable by it); no resident's user can write it."""
+    monitoring = config.monitoring
+    args = [f"--web.listen-address={monitoring.listen}"]
+    if monitoring.textfile:
+        folder = str(PurePosixPath(monitoring.textfile).parent)
+        args.append(f"--collector.textfile.directory={folder}")
+        if tree.uid(NODE_EXPORTER_USER) is None and not tree.check:
+            tree.note(_("The user {user} (Debian's prometheus-node-exporter) does not exist in "
+                        "{root}: the metrics folder is left for a later run.").format(
+                            user=NODE_EXPORTER_USER, root=tree.root))
+        else:
+            tree.directory(folder, 0o2750, DAEMON_USER, NODE_EXPORTER_USER)
+    mark(tree.file(NODE_EXPORTER_DEFAULTS,
+                   "# PLUS kiosk (kiosk-provision, from the site file's [monitoring]).\n"
+                   f'ARGS="{" ".join(args)}"\n'), "node-exporter")
+    mark(tree.symlink(f"{UNIT_DIR}/multi-user.target.wants/{NODE_EXPORTER_UNIT}",
+                      f"/lib/systemd/system/{NODE_EXPORTER_UNIT}"), "node-exporter")
+
+
 def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str]:
     """Lay every file down; the set says which running parts must take changes into account."""
     changed: set[str] = set()
@@ -186,6 +217,8 @@ def apply(tree: Tree, config: site_config.SiteConfig, site_text: str) -> set[str
     mark(tree.file("/etc/sysctl.d/90-plus-kiosk.conf", bundled("sysctl-plus-kiosk.conf")),
          "sysctl")
     mark(tree.file("/etc/default/grub.d/plus-kiosk.cfg", bundled("grub-plus-kiosk.cfg")), "grub")
+
+    node_exporter(tree, config, mark)
 
     cupsd = tree.path("/etc/cups/cupsd.conf")
     if cupsd.is_file():

@@ -34,7 +34,9 @@ TERMINAL_DEBS = (
     "xserver-xorg-core xserver-xorg-input-libinput xserver-xorg-video-all xinit "
     "x11-xserver-utils cups-client cups-filters ipp-usb sane-airscan polkitd dbus "
     "python3 python3-venv python3-dev gcc libcups2-dev "
-    "squid nftables").split()
+    "squid nftables "
+    # node_exporter with its textfile collector: the daemon's health for the agents' office.
+    "prometheus-node-exporter").split()
 PACKAGES = tuple(dict.fromkeys(KIOSK_DEBS + TERMINAL_DEBS))
 
 
@@ -230,6 +232,9 @@ def apply_running(tree: Tree, changed: set[str]) -> None:
                                 "plus-kiosk-proxy-reload.path"]))
     elif "proxy-config" in changed:  # the site's rules: Squid re-reads them, no restart
         steps.append(("proxy", ["systemctl", "reload-or-restart", "plus-kiosk-proxy.service"]))
+    if "node-exporter" in changed:
+        steps.append(("node-exporter", ["systemctl", "restart",
+                                        "prometheus-node-exporter.service"]))
     if "daemon" in changed:
         steps.append(("daemon", ["systemctl", "restart", "plus-kiosk-daemon.service"]))
     if "screen" in changed or "daemon" in changed:
