@@ -59,3 +59,164 @@ def test_the_help_phone_is_validated_and_documented_in_the_bundled_site():
         with pytest.raises(site_config.ConfigError) as caught:
             site_config.load_text(text.replace('help_phone = ""', f'help_phone = "{wrong}"'))
         assert "site.help_phone" in str(caught.value) and "0596 12 34 56" in str(caught.value)
+
+
+# -- the real stack: daemon, Kivy shell, browser on Xvfb, real clicks ------------------------
+
+import time  # noqa: E402
+
+from harness import Stack, click, screenshot, wait_for  # noqa: E402
+
+MUNICIPAL = '\n'  # the bundled test site is a bus; a town hall is written below
+
+
+def make_stack(tmp_path, xvfb, cupsd, fake_portals, municipal=False):
+    instance = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/"),
+                     idle_warning_seconds=300)
+    site = instance.write_site
+    if municipal:
+        def write_site():
+            path = site()
+            text = path.read_text()
+            assert 'kind = "bus"' in text
+            path.write_text(text.replace('kind = "bus"', 'kind = "municipal"\n'
+                                         'help_phone = "0596 12 34 56"', 1))
+            return path
+        instance.write_site = write_site
+    return instance.start()
+
+
+@pytest.fixture
+def stack(tmp_path, xvfb, cupsd, fake_portals):
+    instance = make_stack(tmp_path, xvfb, cupsd, fake_portals)
+    yield instance
+    instance.stop()
+
+
+def start_session(stack):
+    mark = len(stack.events())
+    for _ in range(3):  # a window that has just been mapped may miss its very first click
+        click(stack.display, 640, 400)
+        try:
+            stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home",
+                       since=mark, timeout=5)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("the welcome screen did not open a session")
+
+
+def daemon_status(stack):
+    from kiosk.daemon_client import DaemonClient
+    client = DaemonClient(stack.root / "daemon.sock", timeout=5)
+    try:
+        return client.status()
+    finally:
+        client.close()
+
+
+def layout_with(stack, name, since):
+    return stack.wait(lambda e: e["event"] == "layout" and name in e["targets"],
+                      f"{name} on screen", since=since)
+
+
+def test_help_from_the_home_bar_reaches_the_daemon_and_cancel_clears_it(stack):
+    start_session(stack)
+    assert daemon_status(stack)["help_asked"] is False
+    mark = len(stack.events())
+    stack.tap("home_help", "home")
+    layout_with(stack, "help_cancel", mark)
+    wait_for(lambda: daemon_status(stack)["help_asked"] is True, what="help asked")
+    shown = next(e for e in stack.events()[mark:] if e["event"] == "help_shown")
+    assert shown["phone"] is False  # a bus: the agents come over, no number
+    time.sleep(0.5)
+    screenshot(stack.display, "help-1-confirmation-bus")
+    # « OK »: the request stays, the bar says so; the agents' view has it meanwhile.
+    mark = len(stack.events())
+    stack.tap("help_ok")
+    stack.wait(lambda e: e["event"] == "help_closed", "confirmation closed", since=mark)
+    time.sleep(1.5)
+    assert daemon_status(stack)["help_asked"] is True
+    # Again, then « Annuler ma demande »: cleared on the daemon.
+    mark = len(stack.events())
+    stack.tap("home_help", "home")
+    layout_with(stack, "help_cancel", mark)
+    stack.tap("help_cancel")
+    wait_for(lambda: daemon_status(stack)["help_asked"] is False, what="help cancelled")
+    assert not any(e["event"] == "help_shown" and e["asked"] is False
+                   for e in stack.events()[mark:])  # it showed as already asked
+
+
+def test_a_town_hall_shows_its_number_and_the_wipe_ends_the_request(tmp_path, xvfb, cupsd,
+                                                                  fake_portals):
+    stack = make_stack(tmp_path, xvfb, cupsd, fake_portals, municipal=True)
+    try:
+        start_session(stack)
+        mark = len(stack.events())
+        stack.tap("lang_gcf", "home")
+        stack.wait(lambda e: e["event"] == "layout", "layout in gcf", since=mark)
+        mark = len(stack.events())
+        stack.tap("home_help", "home")
+        layout_with(stack, "help_cancel", mark)
+        shown = next(e for e in stack.events()[mark:] if e["event"] == "help_shown")
+        assert shown["phone"] is True
+        wait_for(lambda: daemon_status(stack)["help_asked"] is True, what="help asked")
+        time.sleep(0.5)
+        screenshot(stack.display, "help-2-confirmation-town-hall-gcf")
+        stack.tap("help_ok")
+        time.sleep(0.5)
+        mark = len(stack.events())
+        stack.tap("finish", "home")
+        stack.wait(lambda e: e["event"] == "ended", "session end", since=mark)
+        assert daemon_status(stack)["help_asked"] is False
+    finally:
+        stack.stop()
+
+
+def feedback_reached(stack, answer):
+    """The answer left the shell for the daemon: the records' route got it, or — when it has
+    not landed yet — the daemon saw the request (404) in its log."""
+    from kiosk.daemon_client import DaemonClient, DaemonError
+    client = DaemonClient(stack.root / "daemon.sock", timeout=5)
+    try:
+        client.request("POST", "/session/feedback", json_body={"answer": "bogus"})
+    except DaemonError as error:
+        return error.status != 404  # the route exists (refuses "bogus"): the shell's call too
+    finally:
+        client.close()
+    return True
+
+
+def test_the_end_screen_asks_once_and_never_blocks(stack):
+    start_session(stack)
+    # The resident used « Écouter »: the end screen reads its question too.
+    stack.tap("listen", "home")
+    stack.wait(lambda e: e["event"] == "speak", "read aloud")
+    mark = len(stack.events())
+    stack.tap("finish", "home")
+    stack.wait(lambda e: e["event"] == "ended", "session end", since=mark)
+    layout_with(stack, "face_partly", mark)
+    spoken = [e for e in stack.events()[mark:] if e["event"] == "speak"]
+    assert spoken and spoken[-1]["text"] == "Avez-vous pu faire votre démarche ?"
+    time.sleep(0.3)
+    screenshot(stack.display, "help-3-end-question")
+    answered = len(stack.events())
+    stack.tap("face_partly", "end")
+    stack.wait(lambda e: e["event"] == "feedback", "answer", since=answered)
+    assert [e["answer"] for e in stack.events() if e["event"] == "feedback"] == ["partly"]
+    time.sleep(0.3)
+    screenshot(stack.display, "help-4-end-thanks")
+    # Nothing else to touch: the welcome screen comes back on its own.
+    stack.wait(lambda e: e["event"] == "screen" and e["name"] == "welcome", "welcome again",
+               since=mark, timeout=15)
+    # Next resident, who skips: the welcome screen at once.
+    start_session(stack)
+    mark = len(stack.events())
+    stack.tap("finish", "home")
+    layout_with(stack, "feedback_skip", mark)
+    skipped = time.monotonic()
+    stack.tap("feedback_skip", "end")
+    stack.wait(lambda e: e["event"] == "screen" and e["name"] == "welcome", "welcome at once",
+               since=mark, timeout=5)
+    assert time.monotonic() - skipped < 4  # sooner than the end screen's own delay
+    assert not any(e["event"] == "feedback" for e in stack.events()[mark:])

@@ -76,11 +76,36 @@ def mail(d):
     d.line([(34, 70), (128, 146), (222, 70)], fill=(0, 0, 0, 0), width=14)
 
 
+def help(d):  # noqa: A001 (the icon's name)
+    """A person raising a hand: « Besoin d'aide »."""
+    d.ellipse((92, 40, 148, 96), fill=WHITE)                      # head
+    d.rounded_rectangle((84, 104, 156, 236), 22, fill=WHITE)      # body
+    d.line([(150, 120), (206, 60), (206, 20)], fill=WHITE, width=22, joint="curve")  # raised arm
+    d.ellipse((188, 4, 224, 40), fill=WHITE)                      # open hand
+
+
+def face(mouth):
+    """The end screen's answers: a face that smiles (yes), is level (partly) or frowns (no)."""
+    def draw(d):
+        d.ellipse((12, 12, 244, 244), outline=WHITE, width=18)
+        d.ellipse((76, 84, 108, 116), fill=WHITE)
+        d.ellipse((148, 84, 180, 116), fill=WHITE)
+        if mouth == "smile":
+            d.arc((68, 100, 188, 200), 20, 160, fill=WHITE, width=18)
+        elif mouth == "level":
+            d.line([(80, 170), (176, 170)], fill=WHITE, width=18)
+        else:
+            d.arc((68, 150, 188, 250), 200, 340, fill=WHITE, width=18)
+    return draw
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, draw in (("water", water), ("electricity", electricity), ("health", health),
                        ("car", car), ("work", work), ("family", family), ("tax", tax),
-                       ("public", public), ("mail", mail)):
+                       ("public", public), ("mail", mail),
+                       ("help", help), ("face-yes", face("smile")),
+                       ("face-partly", face("level")), ("face-no", face("frown"))):
         image, d = canvas()
         draw(d)
         image.save(OUT / f"{name}.png", optimize=True)

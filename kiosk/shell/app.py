@@ -29,7 +29,7 @@ from kiosk.guides.library import pick
 from kiosk.guides.progress import Progress
 from kiosk.guides.search import GuideIndex
 from kiosk.i18n import LANGUAGES, N_, translation
-from kiosk.shell import heartbeat, speech, webmail
+from kiosk.shell import heartbeat, helpme, speech, webmail
 
 WELCOME_CYCLE_SECONDS = 3.0
 END_SCREEN_SECONDS = 6.0
@@ -61,7 +61,7 @@ SHELL_TEXTS = (
     N_("No guide for this site yet."), N_("Careful:"), N_("My documents"),
     N_("Saved from the site"), N_("{pages} page(s)"), N_("Print this document"),
     N_("Back to the site"),
-) + webmail.WEBMAIL_TEXTS
+) + webmail.WEBMAIL_TEXTS + helpme.HELP_TEXTS
 WELCOME_TEXTS = {"fr": "Touchez l'écran pour commencer",
                  "gcf": "Touché lékran an pou koumansé",
                  "en": "Touch the screen to start"}
@@ -110,7 +110,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
     from kivy.properties import (BooleanProperty, DictProperty, ListProperty, NumericProperty,
                                  StringProperty)
 
-    class ShellApp(webmail.mixin(), App):
+    class ShellApp(helpme.mixin(), webmail.mixin(), App):
         lang = StringProperty(config.site.default_language)
         scale = NumericProperty(1.0)
         contrast = BooleanProperty(False)
@@ -273,6 +273,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 return [int(x), int(height - y)]
 
             targets.update(self.mail_targets(place))
+            targets.update(self.help_targets(place))
             tiles = self.root.ids.get("tiles")
             if tiles is not None and tiles.get_root_window() is not None:
                 for index, tile in enumerate(reversed(tiles.children)):
@@ -332,6 +333,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
 
         def open_portal(self, portal: dict[str, Any]) -> None:
             self.record("portal", id=portal["id"])
+            self.report_usage("portal_opened", portal["id"])
             self.current_portal = portal["id"]
             self.close_guide(resize=False)
             if portal["id"] == webmail.PORTAL_ID:
@@ -410,6 +412,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.guide_open = True
             self.refresh_guide_texts()
             self.record("guide_start", id=guide.id)
+            self.report_usage("guide_started", guide.id)
             if guide.portal == webmail.PORTAL_ID:
                 self.open_mail_chooser()
                 return
@@ -424,6 +427,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         def follow_guide(self, guide_id: str) -> None:
             guide = self.guides.get(guide_id)
             self.progress = Progress(guide)
+            self.report_usage("guide_started", guide.id)
             location = (self.status.get("session") or {}).get("location", "")
             if location:
                 self.progress.follow(location)
@@ -484,6 +488,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 "button": step.button, "warning": pick(step.warning, lang),
                 "image": str(step.image) if step.image and step.image.is_file() else "",
                 "first": self.progress.index == 0, "last": self.progress.is_last}
+            self.note_guide_step(self.progress)  # the last step reached: kiosk/shell/helpme.py
 
         def qr_texture_file(self, url: str) -> str:
             """A QR image in the shell's cache (public data: the guide's public address)."""
@@ -563,6 +568,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
 
         def on_ended(self, report: dict[str, Any]) -> None:
             self.record("ended", wiped=report.get("wiped"), reason=report.get("reason"))
+            self.before_end(report)  # help dies, the end screen's question (helpme.py)
             self.countdown = -1
             self.lang = config.site.default_language  # the next resident starts in French
             self.scale = 1.0
@@ -588,21 +594,25 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
         def set_lang(self, lang: str) -> None:
             self.lang = lang
             self.record("lang", lang=lang)
+            self.report_usage("language", lang)
             Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
         def set_scale(self, scale: float) -> None:
             self.scale = scale
             self.record("scale", scale=scale)
+            self.report_usage("text_size", helpme.text_size(scale))
             Clock.schedule_once(lambda dt: self.record_layout(), 0.3)
 
         def toggle_contrast(self) -> None:
             self.contrast = not self.contrast
             self.record("contrast", on=self.contrast)
+            self.report_usage("contrast", "on" if self.contrast else "off")
 
         def read_aloud(self, text: str) -> None:
             if self._speaking is not None and self._speaking.poll() is None:
                 self._speaking.terminate()
             self._speaking = speech.speak(text, self.lang)
+            self.reads_aloud = True  # later screens read themselves (helpme.py)
             self.record("speak", text=text, lang=self.lang)
 
         def open_documents(self) -> None:
@@ -767,6 +777,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
 
         def apply_status(self, status: dict[str, Any]) -> None:
             self.status = status
+            self.help_from_status(status)
             state = status["state"]
             location = (status.get("session") or {}).get("location", "")
             if self.progress is not None and location and self.progress.follow(location):
