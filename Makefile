@@ -14,13 +14,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # espeak-ng to read aloud, the X libraries Qt WebEngine and Kivy load; for the tests
 # Xvfb, xdotool (real clicks), ImageMagick (screenshots), poppler (reading PDFs back)
 # and what pycups compiles against; nftables and iproute2 for the firewall's proof in a
-# private network namespace.
+# private network namespace; prometheus for promtool (the metrics and the alert rules;
+# on a machine where systemd runs, Debian enables and starts its server on :9090 — the
+# tests never use it).
 RUN_DEBS  := ca-certificates cups printer-driver-cups-pdf sane-utils libsane1 xsel espeak-ng \
              fonts-dejavu-core libmtdev1 libgl1 libegl1 libnss3 libasound2 libxkbfile1 \
              libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbcommon-x11-0 libxcb-cursor0 \
              libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0 \
              libxcb-image0 libxcb-xkb1 x11-utils poppler-utils
-TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick libcups2-dev gcc systemd nftables iproute2 squid
+TEST_DEBS := $(RUN_DEBS) xvfb xdotool imagemagick libcups2-dev gcc systemd nftables iproute2 squid \
+             prometheus
 
 .PHONY: demo test test-provision bench i18n clean
 
