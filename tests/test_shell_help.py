@@ -173,20 +173,6 @@ def test_a_town_hall_shows_its_number_and_the_wipe_ends_the_request(tmp_path, xv
         stack.stop()
 
 
-def feedback_reached(stack, answer):
-    """The answer left the shell for the daemon: the records' route got it, or — when it has
-    not landed yet — the daemon saw the request (404) in its log."""
-    from kiosk.daemon_client import DaemonClient, DaemonError
-    client = DaemonClient(stack.root / "daemon.sock", timeout=5)
-    try:
-        client.request("POST", "/session/feedback", json_body={"answer": "bogus"})
-    except DaemonError as error:
-        return error.status != 404  # the route exists (refuses "bogus"): the shell's call too
-    finally:
-        client.close()
-    return True
-
-
 def test_the_end_screen_asks_once_and_never_blocks(stack):
     start_session(stack)
     # The resident used « Écouter »: the end screen reads its question too.
@@ -204,6 +190,11 @@ def test_the_end_screen_asks_once_and_never_blocks(stack):
     stack.tap("face_partly", "end")
     stack.wait(lambda e: e["event"] == "feedback", "answer", since=answered)
     assert [e["answer"] for e in stack.events() if e["event"] == "feedback"] == ["partly"]
+    # The request reached the daemon and came back: accepted by the records' route, or —
+    # a daemon without it yet — answered 404 (accepted False); never an error on screen.
+    sent = stack.wait(lambda e: e["event"] in ("feedback_sent", "feedback_refused"),
+                      "the daemon's reply to the answer", since=answered)
+    assert sent["event"] == "feedback_sent" and sent["answer"] == "partly", sent
     time.sleep(0.3)
     screenshot(stack.display, "help-4-end-thanks")
     # Nothing else to touch: the welcome screen comes back on its own.
@@ -220,3 +211,41 @@ def test_the_end_screen_asks_once_and_never_blocks(stack):
                since=mark, timeout=5)
     assert time.monotonic() - skipped < 4  # sooner than the end screen's own delay
     assert not any(e["event"] == "feedback" for e in stack.events()[mark:])
+
+
+def test_usage_reports_for_a_portal_and_a_language(stack):
+    start_session(stack)
+    mark = len(stack.events())
+    stack.tap("lang_gcf", "home")
+    sent = stack.wait(lambda e: e["event"] in ("usage_sent", "usage_refused"),
+                      "the language's report", since=mark)
+    assert sent == {**sent, "event": "usage_sent", "kind": "language", "value": "gcf"}, sent
+    mark = len(stack.events())
+    stack.tap("tile_0", "home")
+    stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "portal",
+               since=mark)
+    sent = stack.wait(lambda e: e["event"] in ("usage_sent", "usage_refused"),
+                      "the portal's report", since=mark)
+    assert (sent["event"], sent["kind"], sent["value"]) == (
+        "usage_sent", "portal_opened", stack.events()[mark:][0].get("id", sent["value"]))
+    opened = next(e for e in stack.events()[mark:] if e["event"] == "portal")
+    assert sent["value"] == opened["id"]
+    # Only ids and fixed values leave the shell: nothing typed, no address.
+    for event in (e for e in stack.events() if e["event"] == "usage"):
+        assert "/" not in event["value"] and ":" not in event["value"], event
+    # The portal bar has « Besoin d'aide » too, above the browser's window (once it shows).
+    from kiosk.browser.audit import read
+    wait_for(lambda: stack.browser_audit.exists() and any(
+        e.get("event") == "loaded" and e.get("ok") for e in read(stack.browser_audit)),
+        timeout=30, what="portal page loaded in the browser")
+    time.sleep(1)
+    mark = len(stack.events())
+    stack.tap("portal_help", "portal")
+    layout_with(stack, "help_ok", mark)
+    wait_for(lambda: daemon_status(stack)["help_asked"] is True, what="help asked")
+    time.sleep(0.5)
+    screenshot(stack.display, "help-5-over-the-portal")
+    stack.tap("help_cancel")
+    wait_for(lambda: daemon_status(stack)["help_asked"] is False, what="help cancelled")
+    time.sleep(0.5)
+    screenshot(stack.display, "help-6-portal-bar")

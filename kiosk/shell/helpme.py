@@ -139,7 +139,12 @@ def mixin() -> type:
                                    "webmail") or not value:
                 return
             self.record("usage", kind=kind, value=value)
-            self.call(lambda c: c.usage(kind, value), failed=lambda error: None)
+            # the daemon's reply goes to the record only (tests): None = a daemon without
+            # the records' route (404)
+            self.call(lambda c: c.usage(kind, value),
+                      lambda result: self.record("usage_sent", kind=kind, value=value,
+                                                 accepted=result is not None),
+                      failed=lambda error: self.record("usage_refused", code=error.code))
 
         def note_guide_step(self, progress: Any) -> None:
             """A guide followed to its last step is reported once per session."""
@@ -165,7 +170,10 @@ def mixin() -> type:
                 return
             self.feedback = "thanks"
             self.record("feedback", answer=answer)
-            self.call(lambda c: c.feedback(answer), failed=lambda error: None)
+            self.call(lambda c: c.feedback(answer),
+                      lambda result: self.record("feedback_sent", answer=answer,
+                                                 accepted=result is not None),
+                      failed=lambda error: self.record("feedback_refused", code=error.code))
             self.layout_later(0.3)
 
         def skip_feedback(self) -> None:
