@@ -25,6 +25,7 @@ from typing import Callable, Literal, Sequence
 
 from kiosk import wipe
 from kiosk.i18n import _
+from kiosk.usage import Usage
 from kiosk.wipe import Cleaner
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Session:
     last_activity: float = 0.0
     jobs: list[int] = field(default_factory=list)
     location: str = ""  # the page the browser shows (memory only; dies with the session)
+    usage: Usage = field(default_factory=Usage)  # counters and ids for the anonymous record
     help_asked: bool = False  # « Besoin d'aide » (POST /help); dies with the session at the wipe
 
     def dir(self, name: str) -> Path:
@@ -130,13 +132,15 @@ class SessionManager:
 
     def __init__(self, data_dir: Path, *, page_quota: int, idle_warning_seconds: int,
                  countdown_seconds: int, cleaners: Sequence[Cleaner] = (),
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 on_end: Callable[[Session, str], object] | None = None):
         self.data_dir = Path(data_dir)
         self.page_quota = page_quota
         self.idle_warning_seconds = idle_warning_seconds
         self.countdown_seconds = countdown_seconds
         self.cleaners = list(cleaners)
         self.clock = clock
+        self.on_end = on_end  # after each session's wipe: its anonymous record (kiosk.records)
         self.lock = threading.RLock()
         self.state: State = "idle"
         self.session: Session | None = None
@@ -156,7 +160,7 @@ class SessionManager:
         with self.lock:
             started = time.perf_counter()
             self.state = "wiping"
-            self.session = None
+            ended, self.session = self.session, None
             self.warning_since = None
             self._next_root = None
             leftovers: list[str] = []
@@ -177,6 +181,11 @@ class SessionManager:
                           leftover_counts(leftovers))
             else:
                 log.info("wipe (%s) verified clean in %d ms", reason, report.duration_ms)
+            if ended is not None and self.on_end is not None:
+                try:  # after the wipe, and never its failure
+                    self.on_end(ended, reason)
+                except Exception:  # noqa: BLE001
+                    log.exception("session record failed")
             return report
 
     def _wipe_steps(self) -> list[str]:

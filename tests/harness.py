@@ -278,6 +278,7 @@ class Daemon:
             ("scanning", "device"): '"test"',
             ("sharing", "listen"): '"127.0.0.1"', ("sharing", "port"): "0",
             ("printing", "cleanup_command"): json_list(self.cupsd.cleanup_command),
+            ("records", "path"): f'"{self.root}/records.sqlite"',  # never the terminal's
         }
         for key, value in self.overrides.items():
             table, name = key.split(".")
@@ -399,6 +400,7 @@ def site_for_portal(root: Path, portal_url: str, proxy: str = "", allow: str = "
         "[site]", 'name = "Test"', 'commune = "Le Marin"', 'kind = "bus"', "",
         "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
         "[proxy]", f'listen = "{proxy}"', "",
+        "[records]", f'path = "{root}/records.sqlite"', "",
         "[filter]", "insecure_http = true  # the fake portals speak plain http", "",
         "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
         f'start_url = "{portal_url}"', f'allow = ["{allow}"]',

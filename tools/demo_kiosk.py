@@ -29,6 +29,8 @@ def main() -> int:
     text = SITE.read_text()
     for old, new in {'socket = "/run/plus-kiosk/daemon.sock"': f'socket = "{work}/daemon.sock"',
                      'data_dir = "/var/lib/plus-kiosk"': f'data_dir = "{work}/data"',
+                     'path = "/var/lib/plus-kiosk-records/records.sqlite"':
+                         f'path = "{work}/records.sqlite"',
                      'socket_group = "kiosk"': 'socket_group = ""',
                      'x_display = ":0"': f'x_display = "{os.environ["DISPLAY"]}"',
                      'listen = "0.0.0.0"': 'listen = "127.0.0.1"'}.items():

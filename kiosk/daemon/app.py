@@ -21,6 +21,7 @@ from kiosk.printing import guide_pdf
 from kiosk.scanning import ScanError
 from kiosk.session import SessionError, iso_utc
 from kiosk.sharing import ShareUnavailable, qr_png_base64
+from kiosk.usage import ANSWERS, CONTRASTS, TEXT_SIZES, check as usage_allowed
 from kiosk.weburl import address_only
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def session_start() -> tuple[Response, int]:
         session = runtime().sessions.start()
     except SessionError as error:
         raise _session_error(error) from None
+    runtime().records.session_started()  # the previous resident's question is closed
     return jsonify({"session": session.as_dict()}), 201
 
 
@@ -143,6 +145,47 @@ def session_end() -> Response:
         raise ApiError(400, "bad_reason", tr("The reason must be user, idle or agent."))
     report = runtime().sessions.end(reason)
     return jsonify(report.as_dict())
+
+
+def _usage_vocabulary() -> dict[str, list[str]]:
+    """Each usage kind's values on this terminal: its portals, guides and languages."""
+    rt = runtime()
+    portals, guides = [p.id for p in rt.config.portal], [g.id for g in rt.guides.guides]
+    return {"portal_opened": portals, "guide_started": guides, "guide_finished": guides,
+            "language": list(rt.config.site.languages), "text_size": list(TEXT_SIZES),
+            "contrast": list(CONTRASTS)}
+
+
+@api.post("/session/usage")
+def session_usage() -> Response:
+    """The shell says what the resident used, for the anonymous record: a kind and a value
+    from fixed vocabularies (ids the site knows, codes); anything else is refused whole."""
+    rt = runtime()
+    body = _json_body()
+    kind, value = body.get("kind"), body.get("value")
+    vocabulary = _usage_vocabulary()  # the API document's too
+    if set(body) != {"kind", "value"} or not usage_allowed(
+            kind, value, portals=vocabulary["portal_opened"],
+            guides=vocabulary["guide_started"], languages=vocabulary["language"]):
+        raise ApiError(400, "bad_usage", tr("This usage report is not one the kiosk counts."))
+    session = _current_session()
+    with rt.sessions.lock:
+        _still_current(session)
+        session.usage.note(kind, value)
+    return jsonify({"kind": kind, "value": value})
+
+
+@api.post("/session/feedback")
+def session_feedback() -> Response:
+    """« Avez-vous pu faire votre démarche ? », asked after the wipe: the answer joins the
+    record of the session that just ended, once, within [records] feedback_seconds."""
+    answer = _json_body().get("answer")
+    if answer not in ANSWERS:
+        raise ApiError(400, "bad_answer", tr("The answer must be yes, partly or no."))
+    if not runtime().records.feedback(answer):
+        raise ApiError(409, "no_feedback_expected",
+                       tr("This answer can no longer be recorded. Thank you all the same."))
+    return jsonify({"answer": answer})
 
 
 # -- browser ---------------------------------------------------------------------
@@ -302,6 +345,8 @@ def scan() -> tuple[Response, int]:
         status_code, message = SCAN_ERRORS.get(error.code, SCAN_ERRORS["failed"])
         log.warning("scan failed: %s", error)
         raise ApiError(status_code, f"scan_{error.code}", tr(message)) from None
+    if append_to is None:
+        session.usage.scans += 1  # a new scanned document (pages added to one are not)
     return jsonify({"scan": result.as_dict()}), 201
 
 
@@ -340,6 +385,7 @@ def share() -> tuple[Response, int]:
     with rt.sessions.lock:
         _still_current(_current_session())
         link = rt.links.create(path)
+        _current_session().usage.shares += 1
     url = rt.share_server.url_for(link)
     # The code opens the encrypted PDF: shown beside the QR code, never in the link.
     return jsonify({"url": url, "qr_png": qr_png_base64(url), "code": link.code,
@@ -450,7 +496,7 @@ def agent_reset() -> Response:
 
 @api.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document())
+    return jsonify(openapi.document(_usage_vocabulary()))
 
 
 def create_app(rt: Runtime, socket_path: str = "") -> Flask:

@@ -42,7 +42,7 @@ PEER_KEY = "kiosk.peer"  # where the channel puts the caller into the WSGI envir
 ROUTES: dict[str, frozenset[str]] = {
     **{f"api.{name}": frozenset({SHELL}) for name in (
         "health", "status", "openapi_document",
-        "session_start", "session_end",
+        "session_start", "session_end", "session_usage", "session_feedback",
         "browser_open", "browser_close",
         "print_document", "print_job", "print_guide",
         "scan", "scan_pdf", "share",

@@ -76,7 +76,19 @@ def _body(schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def document() -> dict[str, Any]:
+def _usage_body(vocabulary: dict[str, list[str]] | None) -> dict[str, Any]:
+    """A usage report: one kind and a value of its vocabulary (the terminal's own ids)."""
+    if not vocabulary:
+        return {"type": "object", "required": ["kind", "value"],
+                "properties": {"kind": {"type": "string"}, "value": {"type": "string"}}}
+    return {"oneOf": [{"type": "object", "required": ["kind", "value"],
+                       "additionalProperties": False,
+                       "properties": {"kind": {"type": "string", "enum": [kind]},
+                                      "value": {"type": "string", "enum": values}}}
+                      for kind, values in vocabulary.items() if values]}
+
+
+def document(usage_vocabulary: dict[str, list[str]] | None = None) -> dict[str, Any]:
     job_submitted = _json({"type": "object", "required": ["job"],
                            "properties": {"job": _ref("Job")}}, "Job submitted")
     session_body = _json({"type": "object", "required": ["session"],
@@ -97,6 +109,19 @@ def document() -> dict[str, Any]:
                                              **_errors(400)},
             _body({"type": "object", "properties": {
                 "reason": {"type": "string", "enum": ["user", "idle", "agent"]}}}))},
+        "/api/v1/session/usage": {"post": _op(
+            "What the resident used, for the anonymous record (fixed kinds, known ids)",
+            {"200": _json({"type": "object", "properties": {"kind": {"type": "string"},
+                                                             "value": {"type": "string"}}},
+                          "Counted"), **_errors(400, 409)},
+            _body(_usage_body(usage_vocabulary), required=True))},
+        "/api/v1/session/feedback": {"post": _op(
+            "The end screen's answer, for the session that just ended (once, for minutes)",
+            {"200": _json({"type": "object", "properties": {"answer": {"type": "string"}}},
+                          "Recorded"), **_errors(400, 409)},
+            _body({"type": "object", "required": ["answer"], "properties": {
+                "answer": {"type": "string", "enum": ["yes", "partly", "no"]}}},
+                required=True))},
         "/api/v1/browser": {"post": _op(
             "Open an allowed page in the session's browser",
             {"201": _json({"type": "object", "properties": {"pid": {"type": "integer"},

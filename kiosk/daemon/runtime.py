@@ -17,11 +17,13 @@ from kiosk.clipboard import Clipboard
 from kiosk.config import SiteConfig
 from kiosk.devices import DeviceWatcher
 from kiosk.guides import GuideLibrary, load_for_site
+from kiosk.metrics import FleetMetrics
 from kiosk.policy import KioskPolicy
 from kiosk.printing.cups_clean import PrintCopies, cleanup_step
 from kiosk.printing.cups_queue import PrintQueue, PrinterStatus
 from kiosk.processes import (DAEMON_UNIT, SessionProcesses, UserProcesses, for_launcher,
                              running_in_unit)
+from kiosk.records import Recorder, due_daily
 from kiosk.scanning import Scanner
 from kiosk.session import SessionManager
 from kiosk.sharing import ShareLinks, ShareServer
@@ -29,6 +31,7 @@ from kiosk.sharing import ShareLinks, ShareServer
 log = logging.getLogger(__name__)
 
 PRINTER_REFRESH_SECONDS = 5.0
+METRICS_SECONDS = 5.0  # node_exporter's textfile (kiosk.metrics); also right after a wipe
 SCANNER_REFRESH_SECONDS = 60.0  # listing SANE devices probes every backend: slow
 BOOT_WIPE_UNIT = "plus-kiosk-wipe.service"  # kiosk-daemon --wipe-only at boot
 
@@ -47,8 +50,10 @@ class Runtime:
     processes: SessionProcesses
     devices: DeviceWatcher
     guides: GuideLibrary
+    records: Recorder
     printer_status: PrinterStatus | None = None
     scanner_status: dict[str, object] = field(default_factory=dict)
+    metrics: FleetMetrics | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -65,12 +70,15 @@ class Runtime:
             under_systemd=running_in_unit(DAEMON_UNIT) or running_in_unit(BOOT_WIPE_UNIT)))
         # Order matters: stop the browser, then every process of its user (one that
         # left the browser's process group too), before deleting what they may still write.
+        records = Recorder(config)
         sessions = SessionManager(
             data_dir, page_quota=config.session.print_quota_pages,
             idle_warning_seconds=config.session.idle_warning_seconds,
             countdown_seconds=config.session.idle_countdown_seconds,
             cleaners=[processes, UserProcesses(config.browser.user), printer, copies, links,
-                      clipboard])
+                      clipboard],
+            on_end=lambda session, reason: records.session_ended(
+                session.started_at, session.pages_printed, session.usage, reason))
         share_server = None
         sharing = config.sharing
         if share_listener and (sharing.listen or sharing.interface):
@@ -80,7 +88,7 @@ class Runtime:
                    printer=printer, scanner=Scanner(config.scanning.device), links=links,
                    share_server=share_server, clipboard=clipboard, processes=processes,
                    devices=DeviceWatcher(refuse_usb_storage=config.devices.usb_storage == "refuse"),
-                   guides=load_for_site(config))
+                   guides=load_for_site(config), records=records)
 
     def _idle_clock(self) -> None:
         """Its own thread: a printer or scanner that hangs must not delay a wipe."""
@@ -89,10 +97,16 @@ class Runtime:
                 self.sessions.tick()
             except Exception:
                 log.exception("idle clock step failed")
+            if self.metrics is not None:
+                try:
+                    self.metrics.step(self, METRICS_SECONDS)
+                except Exception:
+                    log.exception("metrics step failed")
 
     def _background(self) -> None:
         """The device states (now and then)."""
         due = {"printer": 0.0, "scanner": 0.0}
+        retention = time.time()  # applied at start; then once a day
         while True:
             try:
                 now = time.monotonic()
@@ -102,6 +116,9 @@ class Runtime:
                 if now >= due["scanner"]:
                     self.scanner_status = self.scanner.status()
                     due["scanner"] = now + SCANNER_REFRESH_SECONDS
+                if due_daily(retention, time.time()):
+                    retention = time.time()
+                    self.records.apply_retention()
             except Exception:
                 log.exception("background step failed")
             if self._stop.wait(0.5):
@@ -111,6 +128,9 @@ class Runtime:
         """Wipe whatever a crash left, then start the helpers."""
         report = self.sessions.wipe("boot")
         log.info("boot wipe: %s", report.as_dict())
+        if self.metrics is None and self.config.monitoring.textfile:
+            self.metrics = FleetMetrics(self.config.monitoring.textfile, self.data_dir)
+        self.records.start()  # a damaged database is moved aside here, and said so
         self.devices.start()
         if self.share_server is not None:
             self.share_server.start()
