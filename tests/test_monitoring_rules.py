@@ -69,7 +69,7 @@ def written_names() -> set[str]:
 def expressions() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text())
     found = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    found += re.findall(r"^\s+expr: (.+)$", RULES.read_text(), re.M)
+    found += re.findall(r"^\s+expr: (.+)$", RULES.read_text(), re.MULTILINE)
     return found
 
 
