@@ -346,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--config", help=_("site file (default: the one in use)"))
     sweep.set_defaults(func=cmd_sweep)
 
+    from kiosk.stats_cli import register as stats_commands  # stats, stats report, stats backup
+    stats_commands(commands, _Parser)
+
     for name, func, text in (
             ("status", cmd_status, _("show the session, printer, scanner and plugged devices")),
             ("reset", cmd_reset, _("agent: end the session, wipe it and stop a stuck browser"))):

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     text_size TEXT NOT NULL,
     contrast TEXT NOT NULL,
     portals TEXT NOT NULL,           -- JSON list of portal ids of the site
-    categories TEXT NOT NULL,        -- JSON list of the funders' categories of those portals
+    categories TEXT NOT NULL,        -- JSON list: each portal's funders' category
     guides_started TEXT NOT NULL,    -- JSON list of guide ids
     guides_finished TEXT NOT NULL,   -- JSON list of guide ids followed to their last step
     pages_printed INTEGER NOT NULL,
@@ -223,8 +223,8 @@ class Recorder:
         """Append the session's record; its id, or None when it could not be written."""
         ended_at = ended_at or time.time()
         portals = [p for p in usage.portals if self.config.portal_by_id(p) is not None]
-        categories = list(dict.fromkeys(self.config.portal_by_id(p).funder_category  # type: ignore[union-attr]
-                                        for p in portals))
+        categories = [self.config.portal_by_id(p).funder_category  # type: ignore[union-attr]
+                      for p in portals]  # one per portal, in the same order
         commune, place = place_of_day(self.config, datetime.fromtimestamp(started_at))
         row = {
             "record_id": f"{self.terminal}-{secrets.token_hex(8)}", "terminal": self.terminal,
