@@ -218,3 +218,18 @@ def test_terminal_id_is_a_hash_never_the_machine_id(tmp_path):
     derived = terminal_id("", machine)
     assert derived == terminal_id("", machine) and "0123456789" not in derived
     assert terminal_id("bus-1", machine) == "bus-1"
+
+
+def test_the_daemon_applies_the_retention_when_it_starts(daemon_factory):
+    daemon = daemon_factory(**{"records.retention_days": "30"})
+    client = daemon.client()
+    client.start_session()
+    client.end_session("user")
+    daemon.stop()
+    connection = sqlite3.connect(records_file(daemon))
+    with connection:
+        connection.execute("UPDATE sessions SET started_hour = '2020-01-06T09:00'")
+    connection.close()
+    assert len(rows(records_file(daemon))) == 1
+    daemon.start()
+    assert rows(records_file(daemon)) == []
