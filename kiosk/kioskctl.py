@@ -98,6 +98,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("  " + _("session {id} since {start}, {printed}/{quota} pages printed").format(
             id=session["id"], start=session["started_at"], printed=session["pages_printed"],
             quota=session["page_quota"]))
+    if status.get("help_asked"):
+        print("  " + _("A resident asks for help."))
     if status.get("countdown") is not None:
         print("  " + _("ends in {seconds} s unless the resident touches the screen").format(
             seconds=status["countdown"]))

@@ -279,6 +279,7 @@ class Daemon:
             ("sharing", "listen"): '"127.0.0.1"', ("sharing", "port"): "0",
             ("printing", "cleanup_command"): json_list(self.cupsd.cleanup_command),
             ("records", "path"): f'"{self.root}/records.sqlite"',  # never the terminal's
+            ("monitoring", "textfile"): '""',  # nor node_exporter's folder on this machine
         }
         for key, value in self.overrides.items():
             table, name = key.split(".")
@@ -401,6 +402,7 @@ def site_for_portal(root: Path, portal_url: str, proxy: str = "", allow: str = "
         "[daemon]", f'socket = "{root}/daemon.sock"', f'data_dir = "{root}/data"', "",
         "[proxy]", f'listen = "{proxy}"', "",
         "[records]", f'path = "{root}/records.sqlite"', "",
+        "[monitoring]", 'textfile = ""', "",
         "[filter]", "insecure_http = true  # the fake portals speak plain http", "",
         "[[portal]]", 'id = "test"', 'name = { fr = "Test", gcf = "Tès", en = "Test" }',
         f'start_url = "{portal_url}"', f'allow = ["{allow}"]',
@@ -512,7 +514,8 @@ class Stack:
                  '\n[sharing]\nlisten = "127.0.0.1"\nport = 0\n'
                  # as on a terminal: the root step that deletes CUPS's own copies of
                  # cut-short prints (plus-kiosk-cups-clean.service there; here, in place)
-                 f"\n[printing]\ncleanup_command = {json_list(self.cupsd.cleanup_command)}\n"
+                 + (f"\n[printing]\ncleanup_command = {json_list(self.cupsd.cleanup_command)}\n"
+                    if self.cupsd is not None else "")
                  + self.extra_site)
         if self.webmail_url:
             text += ('\n[[portal]]\nid = "webmail"\nicon = "mail"\nname = { fr = "Ma messagerie", '

@@ -64,7 +64,7 @@ def test_portal_opens_beside_the_controls_then_finish_wipes(stack, fake_portals)
     stack.tap("tile_0", "home")
     stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "portal screen",
                since=mark)
-    from kiosk.browser.audit import read
+    from harness import read_log as read  # [] until the browser has written
     wait_for(lambda: stack.browser_audit.exists() and any(
         e.get("event") == "loaded" and e.get("ok") for e in read(stack.browser_audit)),
         timeout=30, what="portal page loaded in the browser")
@@ -229,7 +229,6 @@ def test_idle_warning_shows_above_the_portal_and_gives_it_back(stack):
 def test_print_a_download_scan_and_the_agents_test_page(tmp_path, xvfb, cupsd, fake_portals):
     """« Imprimer » prints what the resident saved from the portal, « Scanner » scans on
     SANE's test scanner, and the agent's test page comes out of the printer."""
-    import subprocess
     stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/escape"),
                   extra_site='\n[scanning]\ndevice = "test"\n', idle_warning_seconds=300)
     stack.start()
@@ -239,7 +238,7 @@ def test_print_a_download_scan_and_the_agents_test_page(tmp_path, xvfb, cupsd, f
         stack.tap("tile_0", "home")
         stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "portal", "portal",
                    since=mark)
-        from kiosk.browser.audit import read
+        from harness import read_log as read  # [] until the browser has written
         wait_for(lambda: any(e.get("event") == "loaded" and e.get("ok")
                              for e in read(stack.browser_audit)), timeout=30, what="page")
         # Nothing saved yet: the resident is told so, and nothing is printed.

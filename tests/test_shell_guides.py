@@ -11,7 +11,7 @@ import time
 import pytest
 
 import portals
-from harness import Stack, click, screenshot, type_keys, wait_for
+from harness import Stack, click, screenshot, wait_for
 from test_shell import start_session
 
 GUIDE = textwrap.dedent("""\
@@ -101,7 +101,7 @@ def test_picker_detail_panel_follows_the_portal_and_prints(stack, fake_portals, 
     mark = len(stack.events())
     stack.tap("guide_start", "guide")
     layout(stack, "portal", mark)
-    from kiosk.browser.audit import read
+    from harness import read_log as read  # [] until the browser has written
     wait_for(lambda: any(e.get("event") == "loaded" and e.get("ok")
                          for e in read(stack.browser_audit)), timeout=30, what="portal loaded")
     targets = layout(stack, "portal", mark)["targets"]
