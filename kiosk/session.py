@@ -31,6 +31,10 @@ from kiosk.wipe import Cleaner
 log = logging.getLogger(__name__)
 
 State = Literal["idle", "active", "warning", "wiping"]
+# How long a resident who asked for an agent may wait without touching the screen before
+# the usual warning and countdown: an agent crossing a town hall or the bus takes time,
+# and a resident who left without waiting must still be wiped.
+HELP_WAIT_SECONDS = 900
 EndReason = Literal["user", "idle", "agent", "boot"]
 
 
@@ -255,7 +259,10 @@ class SessionManager:
             if self.session is None:
                 return None
             now = self.clock()
-            if self.state == "active" and now - self.session.last_activity >= self.idle_warning_seconds:
+            delay = self.idle_warning_seconds
+            if self.session.help_asked:  # a resident waiting for an agent is not idle yet...
+                delay = max(delay, HELP_WAIT_SECONDS)  # ...but not forever: gone, then wiped
+            if self.state == "active" and now - self.session.last_activity >= delay:
                 self.state = "warning"
                 self.warning_since = now
             if self.state == "warning" and self.warning_since is not None \

@@ -179,6 +179,24 @@ def test_idle_warning_countdown_and_end(tmp_path):
     assert (manager.state, manager.session) == ("idle", None)
 
 
+def test_a_resident_waiting_for_help_is_not_wiped_by_the_idle_clock_too_soon(tmp_path):
+    from kiosk.session import HELP_WAIT_SECONDS
+    clock = Clock()
+    manager = SessionManager(tmp_path, page_quota=5, idle_warning_seconds=120,
+                             countdown_seconds=30, clock=clock)
+    manager.wipe("boot")
+    manager.start()
+    manager.session.help_asked = True
+    clock.now += 600
+    assert manager.tick() is None and manager.state == "active"  # still waiting for the agent
+    clock.now += HELP_WAIT_SECONDS - 600
+    manager.tick()
+    assert manager.state == "warning"  # nobody came back: the usual warning, then the wipe
+    clock.now += 30
+    report = manager.tick()
+    assert report is not None and report.reason == "idle" and report.wiped
+
+
 def test_no_session_before_the_first_wipe(tmp_path):
     manager = SessionManager(tmp_path, page_quota=5, idle_warning_seconds=60,
                              countdown_seconds=30)
