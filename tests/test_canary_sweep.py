@@ -42,14 +42,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 import portals
-from harness import Cupsd, Daemon, Stack, click, wait_for
+import pytest
+from harness import Cupsd, Daemon, Stack, click, start_session, wait_for
+
 from kiosk.clipboard import Clipboard
 from kiosk.daemon_client import DaemonClient
 from kiosk.sweep import Sweep, own_code
-from test_shell import start_session
 
 SYSTEM_PLACES = ("/tmp", "/var/tmp", "/dev/shm", "/run", "journal:plus-kiosk",
                  "journal:system")

@@ -7,7 +7,6 @@ real listener in-process; the attacker is a plain socket on the same machine.
 from __future__ import annotations
 
 import io
-import selectors
 import socket
 import time
 import urllib.error
@@ -152,6 +151,7 @@ def test_the_phone_gets_an_aes256_pdf_that_only_the_code_opens(daemon, tmp_path)
     import subprocess
 
     import pikepdf
+
     from kiosk.sharing import qr_png_base64
     client = daemon.client()
     client.start_session()
@@ -192,6 +192,7 @@ def test_the_encrypted_copy_never_touches_the_disk(daemon):
     """A large scan, read slowly by the phone: waitress spools big responses to a
     temporary file unless they are served from the buffer itself."""
     import os
+
     from PIL import Image
     from reportlab.pdfgen import canvas
     client = daemon.client()

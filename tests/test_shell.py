@@ -9,7 +9,7 @@ import time
 import pytest
 
 import portals
-from harness import Stack, click, screenshot, wait_for
+from harness import Stack, click, screenshot, start_session, wait_for
 from kiosk.agent_pin import LOCK_SECONDS, PinGate, hash_pin
 
 
@@ -18,19 +18,6 @@ def stack(tmp_path, xvfb, cupsd, fake_portals):
     instance = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/")).start()
     yield instance
     instance.stop()
-
-
-def start_session(stack):
-    mark = len(stack.events())
-    for _ in range(3):  # a window that has just been mapped may miss its very first click
-        click(stack.display, 640, 400)
-        try:
-            stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home",
-                       since=mark, timeout=5)
-            return
-        except AssertionError:
-            continue
-    raise AssertionError("the welcome screen did not open a session")
 
 
 def test_welcome_home_languages_sizes_contrast(stack):

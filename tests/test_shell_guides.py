@@ -8,11 +8,9 @@ import subprocess
 import textwrap
 import time
 
-import pytest
-
 import portals
-from harness import Stack, click, screenshot, wait_for
-from test_shell import start_session
+import pytest
+from harness import Stack, click, screenshot, start_session, wait_for
 
 GUIDE = textwrap.dedent("""\
     format: 1
@@ -239,6 +237,7 @@ REAL_PORTALS = "".join(
 
 def test_home_tiles_have_pictograms_and_their_guides(tmp_path, xvfb, cupsd, fake_portals):
     from PIL import Image
+
     from kiosk.guides import load_library
     stack = Stack(tmp_path, xvfb.display, cupsd, fake_portals.url("/"),
                   extra_site=REAL_PORTALS, idle_warning_seconds=300).start()

@@ -81,7 +81,7 @@ def test_the_help_phone_is_validated_and_documented_in_the_bundled_site():
 
 import time  # noqa: E402
 
-from harness import Stack, click, screenshot, wait_for  # noqa: E402
+from harness import Stack, screenshot, start_session, wait_for  # noqa: E402
 
 MUNICIPAL = '\n'  # the bundled test site is a bus; a town hall is written below
 
@@ -107,19 +107,6 @@ def stack(tmp_path, xvfb, cupsd, fake_portals):
     instance = make_stack(tmp_path, xvfb, cupsd, fake_portals)
     yield instance
     instance.stop()
-
-
-def start_session(stack):
-    mark = len(stack.events())
-    for _ in range(3):  # a window that has just been mapped may miss its very first click
-        click(stack.display, 640, 400)
-        try:
-            stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home",
-                       since=mark, timeout=5)
-            return
-        except AssertionError:
-            continue
-    raise AssertionError("the welcome screen did not open a session")
 
 
 def daemon_status(stack):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import portals
-from harness import Stack, click, read_log as read, screenshot, wait_for
+from harness import Stack, click, read_log as read, screenshot, start_session, wait_for
 from kiosk import config as site_config
 
 from kiosk.daemon_client import DaemonError
@@ -87,19 +87,6 @@ def stack(tmp_path, xvfb, cupsd, fake_portals):
     instance.start()
     yield instance
     instance.stop()
-
-
-def start_session(stack):
-    mark = len(stack.events())
-    for _ in range(3):  # a window that has just been mapped may miss its very first click
-        click(stack.display, 640, 400)
-        try:
-            stack.wait(lambda e: e["event"] == "layout" and e["screen"] == "home", "home",
-                       since=mark, timeout=5)
-            return
-        except AssertionError:
-            continue
-    raise AssertionError("the welcome screen did not open a session")
 
 
 def type_on_page(stack, keys):

@@ -6,13 +6,12 @@ import csv
 import re
 import shutil
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from harness import require
+
 from kiosk import config as site_config
 from kiosk import kioskctl
 from kiosk.records import Recorder
