@@ -33,7 +33,7 @@ ANSWERS = ("yes", "partly", "no")
 HELP_TEXTS = (
     N_("I need help"), N_("Help is coming"),
     N_("An agent is coming to help you."), N_("Stay near the kiosk, your page stays open."),
-    N_("You can also call {phone}."), N_("Cancel my request"), N_("OK"),
+    N_("You can also call {phone}."), N_("Cancel my request"), N_("All right"),
     N_("Did you manage to do what you came for?"), N_("Yes"), N_("Partly"), N_("No"),
     N_("Skip"), N_("Thank you for your answer."),
     N_("A resident asks for help."), N_("Help given"),
