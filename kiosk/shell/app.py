@@ -141,6 +141,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.pin = PinGate(stored_hash(config.agent.pin_file))
             self._welcome_index = 0
             self._last_activity = 0.0
+            self._sessions_seen = 0  # a status asked for before a session began is stale
             self._agent_taps: list[float] = []
             self._speaking = None
             self.guides = load_for_site(config)
@@ -321,6 +322,7 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
             self.call(lambda c: c.start_session(), lambda session: self.on_session(session))
 
         def on_session(self, session: dict[str, Any]) -> None:
+            self._sessions_seen += 1
             self.record("session", id=session["id"])
             self.go("home")
 
@@ -773,9 +775,13 @@ def build_shell(config: site_config.SiteConfig, socket_path: str, record: str | 
                 self.offline = offline
                 self.record("offline", on=offline)
                 self.cover_browser(offline)
-            self.call(lambda c: c.status(), self.apply_status, failed=lambda error: None)
+            seen = self._sessions_seen
+            self.call(lambda c: c.status(), lambda status: self.apply_status(status, seen),
+                      failed=lambda error: None)
 
-        def apply_status(self, status: dict[str, Any]) -> None:
+        def apply_status(self, status: dict[str, Any], seen: int | None = None) -> None:
+            if seen is not None and seen != self._sessions_seen:
+                return  # asked before the session began: it would say "no session", wrongly
             self.status = status
             self.help_from_status(status)
             state = status["state"]
